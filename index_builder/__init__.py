@@ -1,0 +1,1 @@
+"""Offline side of Nigran: build index artifacts and bulk-screen archives."""

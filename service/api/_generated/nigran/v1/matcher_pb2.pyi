@@ -1,0 +1,99 @@
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class Verdict(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    VERDICT_UNSPECIFIED: _ClassVar[Verdict]
+    NO_MATCH: _ClassVar[Verdict]
+    REUPLOAD: _ClassVar[Verdict]
+    NEAR_DUPLICATE: _ClassVar[Verdict]
+    TRANSLATION: _ClassVar[Verdict]
+
+class Signal(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SIGNAL_UNSPECIFIED: _ClassVar[Signal]
+    EXACT: _ClassVar[Signal]
+    LEXICAL: _ClassVar[Signal]
+    SEMANTIC: _ClassVar[Signal]
+VERDICT_UNSPECIFIED: Verdict
+NO_MATCH: Verdict
+REUPLOAD: Verdict
+NEAR_DUPLICATE: Verdict
+TRANSLATION: Verdict
+SIGNAL_UNSPECIFIED: Signal
+EXACT: Signal
+LEXICAL: Signal
+SEMANTIC: Signal
+
+class Post(_message.Message):
+    __slots__ = ("id", "text")
+    ID_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    id: str
+    text: str
+    def __init__(self, id: _Optional[str] = ..., text: _Optional[str] = ...) -> None: ...
+
+class MatchRequest(_message.Message):
+    __slots__ = ("posts", "banks", "top_k")
+    POSTS_FIELD_NUMBER: _ClassVar[int]
+    BANKS_FIELD_NUMBER: _ClassVar[int]
+    TOP_K_FIELD_NUMBER: _ClassVar[int]
+    posts: _containers.RepeatedCompositeFieldContainer[Post]
+    banks: _containers.RepeatedScalarFieldContainer[str]
+    top_k: int
+    def __init__(self, posts: _Optional[_Iterable[_Union[Post, _Mapping]]] = ..., banks: _Optional[_Iterable[str]] = ..., top_k: _Optional[int] = ...) -> None: ...
+
+class Match(_message.Message):
+    __slots__ = ("reference_id", "score", "kind", "bank", "labels", "signal", "cosine", "reference_lang", "metadata")
+    class MetadataEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    REFERENCE_ID_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    BANK_FIELD_NUMBER: _ClassVar[int]
+    LABELS_FIELD_NUMBER: _ClassVar[int]
+    SIGNAL_FIELD_NUMBER: _ClassVar[int]
+    COSINE_FIELD_NUMBER: _ClassVar[int]
+    REFERENCE_LANG_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FIELD_NUMBER: _ClassVar[int]
+    reference_id: str
+    score: float
+    kind: Verdict
+    bank: str
+    labels: _containers.RepeatedScalarFieldContainer[str]
+    signal: Signal
+    cosine: float
+    reference_lang: str
+    metadata: _containers.ScalarMap[str, str]
+    def __init__(self, reference_id: _Optional[str] = ..., score: _Optional[float] = ..., kind: _Optional[_Union[Verdict, str]] = ..., bank: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., signal: _Optional[_Union[Signal, str]] = ..., cosine: _Optional[float] = ..., reference_lang: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class PostResult(_message.Message):
+    __slots__ = ("post_id", "verdict", "matches", "detected_lang", "suppressed_by")
+    POST_ID_FIELD_NUMBER: _ClassVar[int]
+    VERDICT_FIELD_NUMBER: _ClassVar[int]
+    MATCHES_FIELD_NUMBER: _ClassVar[int]
+    DETECTED_LANG_FIELD_NUMBER: _ClassVar[int]
+    SUPPRESSED_BY_FIELD_NUMBER: _ClassVar[int]
+    post_id: str
+    verdict: Verdict
+    matches: _containers.RepeatedCompositeFieldContainer[Match]
+    detected_lang: str
+    suppressed_by: str
+    def __init__(self, post_id: _Optional[str] = ..., verdict: _Optional[_Union[Verdict, str]] = ..., matches: _Optional[_Iterable[_Union[Match, _Mapping]]] = ..., detected_lang: _Optional[str] = ..., suppressed_by: _Optional[str] = ...) -> None: ...
+
+class MatchResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[PostResult]
+    def __init__(self, results: _Optional[_Iterable[_Union[PostResult, _Mapping]]] = ...) -> None: ...

@@ -1,0 +1,140 @@
+"""``nigran``: a small command-line client for the service.
+
+Examples::
+
+    nigran add --lang ur --bank demo --label org:example "متن یہاں"
+    nigran add --file refs.jsonl          # one {"text": ..., "lang": ..., ...} per line
+    nigran match "some post text"
+    nigran get REFERENCE_ID
+    nigran remove REFERENCE_ID
+    nigran health
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+import grpc
+from google.protobuf import json_format
+
+from service.api import convert
+from service.api._generated.nigran.v1 import curation_pb2, curation_pb2_grpc, matcher_pb2_grpc
+from service.api.status import field_violations
+from service.core.domain import DEFAULT_BANK, NewReference, Post
+
+DEFAULT_TARGET = "127.0.0.1:50051"
+
+
+def _metadata(token: str | None) -> list[tuple[str, str]]:
+    return [("authorization", f"Bearer {token}")] if token else []
+
+
+def _print(message: Any) -> None:
+    print(json.dumps(json_format.MessageToDict(message, always_print_fields_with_no_presence=True), ensure_ascii=False, indent=2))
+
+
+def _read_references(path: Path, default: NewReference) -> list[NewReference]:
+    refs = []
+    with path.open(encoding="utf-8") as fh:
+        for line_no, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise SystemExit(f"{path}:{line_no}: not JSON: {exc}") from exc
+            refs.append(
+                NewReference(
+                    id=str(row.get("id", "")),
+                    text=row.get("text", ""),
+                    lang=row.get("lang", default.lang),
+                    bank=row.get("bank", default.bank),
+                    labels=tuple(row.get("labels", default.labels)),
+                    metadata={str(k): str(v) for k, v in row.get("metadata", {}).items()},
+                )
+            )
+    return refs
+
+
+def run(args: argparse.Namespace) -> int:
+    channel = grpc.insecure_channel(args.target)
+    md = _metadata(args.token)
+    try:
+        if args.command == "health":
+            from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), metadata=md, timeout=args.timeout)
+            _print(reply)
+        elif args.command == "add":
+            default = NewReference(text="", lang=args.lang, bank=args.bank, labels=tuple(args.label))
+            refs = _read_references(args.file, default) if args.file else []
+            refs += [NewReference(text=t, id="", lang=args.lang, bank=args.bank, labels=tuple(args.label)) for t in args.text]
+            if args.id:
+                if len(refs) != 1:
+                    raise SystemExit("--id needs exactly one text")
+                refs = [NewReference(text=refs[0].text, id=args.id, lang=args.lang, bank=args.bank, labels=tuple(args.label))]
+            if not refs:
+                raise SystemExit("nothing to add: give texts or --file")
+            stub = curation_pb2_grpc.CurationStub(channel)
+            request = curation_pb2.AddReferencesRequest(references=[convert.new_reference_to_pb(r) for r in refs])
+            _print(stub.AddReferences(request, metadata=md, timeout=args.timeout))
+        elif args.command == "match":
+            posts = [Post(id=str(i), text=t) for i, t in enumerate(args.text)]
+            if args.stdin:
+                posts += [Post(id=str(len(posts) + i), text=line.rstrip("\n")) for i, line in enumerate(sys.stdin) if line.strip()]
+            stub_m = matcher_pb2_grpc.MatcherStub(channel)
+            request_m = convert.posts_to_pb(posts, banks=tuple(args.bank), top_k=args.top_k)
+            _print(stub_m.Match(request_m, metadata=md, timeout=args.timeout))
+        elif args.command == "get":
+            stub = curation_pb2_grpc.CurationStub(channel)
+            _print(stub.GetReference(curation_pb2.GetReferenceRequest(id=args.id), metadata=md, timeout=args.timeout))
+        elif args.command == "remove":
+            stub = curation_pb2_grpc.CurationStub(channel)
+            _print(stub.RemoveReferences(curation_pb2.RemoveReferencesRequest(ids=args.ids), metadata=md, timeout=args.timeout))
+    except grpc.RpcError as err:
+        violations = field_violations(err)
+        detail = "".join(f"\n  {f}: {d}" for f, d in violations)
+        print(f"error: {err.code().name}: {err.details()}{detail}", file=sys.stderr)
+        return 1
+    finally:
+        channel.close()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nigran", description="Talk to a Nigran server.")
+    parser.add_argument("--target", default=os.environ.get("NIGRAN_TARGET", DEFAULT_TARGET), help=f"host:port (default {DEFAULT_TARGET}, or $NIGRAN_TARGET)")
+    parser.add_argument("--token", default=os.environ.get("NIGRAN_TOKEN"), help="bearer token (or $NIGRAN_TOKEN)")
+    parser.add_argument("--timeout", type=float, default=60.0, help="seconds per call")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("health", help="standard gRPC health check")
+    add = sub.add_parser("add", help="add reference items")
+    add.add_argument("text", nargs="*", help="texts to add")
+    add.add_argument("--file", type=Path, help="JSONL file: text, and optionally id, lang, bank, labels, metadata")
+    add.add_argument("--id", default="", help="id for a single text")
+    add.add_argument("--lang", default="", choices=["", "en", "ur", "ps"])
+    add.add_argument("--bank", default=DEFAULT_BANK)
+    add.add_argument("--label", action="append", default=[], help="repeatable, e.g. org:example")
+    match = sub.add_parser("match", help="match posts")
+    match.add_argument("text", nargs="*")
+    match.add_argument("--stdin", action="store_true", help="also read one post per line from stdin")
+    match.add_argument("--bank", action="append", default=[], help="restrict to banks (repeatable)")
+    match.add_argument("--top-k", type=int, default=0)
+    get = sub.add_parser("get", help="show a reference item")
+    get.add_argument("id")
+    remove = sub.add_parser("remove", help="remove reference items (keeps a tombstone)")
+    remove.add_argument("ids", nargs="+")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    sys.exit(run(build_parser().parse_args(argv)))
+
+
+if __name__ == "__main__":
+    main()

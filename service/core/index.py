@@ -1,0 +1,189 @@
+"""Vector indexes over unit vectors, searched by inner product (= cosine).
+
+A small abstract interface (build, add, remove, search, serialize) with two
+implementations: :class:`FaissIndex`, used in production, and
+:class:`BruteForceIndex`, an exact numpy reference that tests compare it with.
+Ids are int64 and chosen by the caller (the store's dense ``vid``).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from service.core.errors import IndexCorrupt, InvalidInput
+
+Ids = NDArray[np.int64]
+Vectors = NDArray[np.float32]
+
+#: Padding id FAISS returns when fewer than k results exist.
+NO_ID = -1
+
+
+class VectorIndex(ABC):
+    dim: int
+
+    @classmethod
+    def build(cls, dim: int, ids: Ids, vectors: Vectors, **params: Any) -> "VectorIndex":
+        index = cls(dim, **params)
+        index.add(ids, vectors)
+        return index
+
+    @abstractmethod
+    def __init__(self, dim: int, **params: Any) -> None: ...
+
+    @abstractmethod
+    def add(self, ids: Ids, vectors: Vectors) -> None:
+        """Add vectors; an id already present is replaced."""
+
+    @abstractmethod
+    def remove(self, ids: Ids) -> int:
+        """Remove ids; returns how many were present."""
+
+    @abstractmethod
+    def search(self, queries: Vectors, k: int) -> tuple[NDArray[np.float32], Ids]:
+        """Top-k (scores, ids) per query, best first, padded with (-inf, NO_ID)."""
+
+    @abstractmethod
+    def __len__(self) -> int: ...
+
+    @abstractmethod
+    def serialize(self, path: Path) -> None: ...
+
+    @classmethod
+    @abstractmethod
+    def deserialize(cls, path: Path) -> "VectorIndex": ...
+
+    def _check(self, ids: Ids | None, vectors: Vectors) -> None:
+        if vectors.ndim != 2 or vectors.shape[1] != self.dim:
+            raise InvalidInput("vectors", f"expected shape (n, {self.dim}), got {vectors.shape}")
+        if ids is not None and ids.shape != (vectors.shape[0],):
+            raise InvalidInput("ids", f"expected {vectors.shape[0]} ids, got {ids.shape}")
+
+
+def _as_ids(ids: Any) -> Ids:
+    return np.ascontiguousarray(ids, dtype=np.int64).reshape(-1)
+
+
+def _as_vectors(vectors: Any) -> Vectors:
+    return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+class FaissIndex(VectorIndex):
+    """Exact inner-product search with an id map (supports real removal).
+
+    ``IndexIDMap2`` over ``IndexFlatIP`` keeps ``remove_ids`` real, which HNSW
+    does not; approximate index types for large banks are built by
+    ``index_builder`` and loaded through the same interface.
+    """
+
+    def __init__(self, dim: int, *, faiss_index: Any = None) -> None:
+        import faiss
+
+        self.dim = dim
+        # Any: faiss's own stubs type remove_ids for IDSelector only, though it takes arrays.
+        self._index: Any = faiss_index if faiss_index is not None else faiss.IndexIDMap2(faiss.IndexFlatIP(dim))
+
+    @property
+    def faiss_index(self) -> Any:
+        return self._index
+
+    def add(self, ids: Ids, vectors: Vectors) -> None:
+        ids, vectors = _as_ids(ids), _as_vectors(vectors)
+        self._check(ids, vectors)
+        if len(ids) == 0:
+            return
+        self._index.remove_ids(ids)  # replace semantics: FAISS would keep both otherwise
+        self._index.add_with_ids(vectors, ids)
+
+    def remove(self, ids: Ids) -> int:
+        ids = _as_ids(ids)
+        if len(ids) == 0:
+            return 0
+        return int(self._index.remove_ids(ids))
+
+    def search(self, queries: Vectors, k: int) -> tuple[NDArray[np.float32], Ids]:
+        queries = _as_vectors(queries)
+        self._check(None, queries)
+        if k <= 0 or len(queries) == 0:
+            return np.zeros((len(queries), 0), np.float32), np.zeros((len(queries), 0), np.int64)
+        scores, ids = self._index.search(queries, k)
+        scores = np.where(ids == NO_ID, -np.inf, scores).astype(np.float32)
+        return scores, ids.astype(np.int64)
+
+    def __len__(self) -> int:
+        return int(self._index.ntotal)
+
+    def serialize(self, path: Path) -> None:
+        import faiss
+
+        faiss.write_index(self._index, str(path))
+
+    @classmethod
+    def deserialize(cls, path: Path) -> "FaissIndex":
+        import faiss
+
+        try:
+            raw = faiss.read_index(str(path))
+        except Exception as exc:  # faiss raises RuntimeError with C++ text
+            raise IndexCorrupt(f"cannot read FAISS index {path}: {exc}") from exc
+        return cls(raw.d, faiss_index=raw)
+
+
+class BruteForceIndex(VectorIndex):
+    """Exact search in numpy: the reference implementation for tests."""
+
+    def __init__(self, dim: int) -> None:
+        self.dim = dim
+        self._rows: dict[int, Vectors] = {}
+
+    def add(self, ids: Ids, vectors: Vectors) -> None:
+        ids, vectors = _as_ids(ids), _as_vectors(vectors)
+        self._check(ids, vectors)
+        for i, v in zip(ids.tolist(), vectors):
+            self._rows[i] = v.copy()
+
+    def remove(self, ids: Ids) -> int:
+        return sum(self._rows.pop(i, None) is not None for i in _as_ids(ids).tolist())
+
+    def search(self, queries: Vectors, k: int) -> tuple[NDArray[np.float32], Ids]:
+        queries = _as_vectors(queries)
+        self._check(None, queries)
+        n = len(queries)
+        scores = np.full((n, max(k, 0)), -np.inf, dtype=np.float32)
+        out = np.full((n, max(k, 0)), NO_ID, dtype=np.int64)
+        if not self._rows or k <= 0:
+            return scores, out
+        keys = np.fromiter(self._rows.keys(), dtype=np.int64)
+        matrix = np.stack(list(self._rows.values()))
+        sims = queries @ matrix.T
+        top = min(k, len(keys))
+        # Stable sort on (-score, id) so ties order deterministically.
+        for row in range(n):
+            order = np.lexsort((keys, -sims[row]))[:top]
+            scores[row, :top] = sims[row, order]
+            out[row, :top] = keys[order]
+        return scores, out
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def serialize(self, path: Path) -> None:
+        keys = np.fromiter(self._rows.keys(), dtype=np.int64)
+        matrix = np.stack(list(self._rows.values())) if self._rows else np.zeros((0, self.dim), np.float32)
+        with Path(path).open("wb") as fh:
+            np.savez(fh, ids=keys, vectors=matrix, dim=np.int64(self.dim))
+
+    @classmethod
+    def deserialize(cls, path: Path) -> "BruteForceIndex":
+        try:
+            data = np.load(path)
+            index = cls(int(data["dim"]))
+            index.add(data["ids"], data["vectors"])
+        except (OSError, KeyError, ValueError) as exc:
+            raise IndexCorrupt(f"cannot read index {path}: {exc}") from exc
+        return index

@@ -1,0 +1,111 @@
+"""FAISS index against the brute-force reference, with near-duplicates planted at known cosines."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from service.core.errors import IndexCorrupt, InvalidInput
+from service.core.index import NO_ID, BruteForceIndex, FaissIndex, VectorIndex
+
+DIM = 32
+
+
+def unit(rng: np.random.Generator, n: int) -> np.ndarray:
+    v = rng.standard_normal((n, DIM)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def at_cosine(base: np.ndarray, cosine: float, rng: np.random.Generator) -> np.ndarray:
+    """A unit vector whose cosine to `base` is exactly `cosine`."""
+    noise = rng.standard_normal(DIM).astype(np.float32)
+    noise -= noise.dot(base) * base
+    noise /= np.linalg.norm(noise)
+    return (cosine * base + np.sqrt(1 - cosine**2) * noise).astype(np.float32)
+
+
+@pytest.fixture
+def corpus() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(7)
+    vectors = unit(rng, 500)
+    ids = np.arange(1000, 1500, dtype=np.int64)
+    return ids, vectors
+
+
+@pytest.mark.parametrize("impl", [FaissIndex, BruteForceIndex])
+def test_planted_near_duplicates_found_at_known_cosine(impl: type[VectorIndex], corpus: tuple[np.ndarray, np.ndarray]) -> None:
+    ids, vectors = corpus
+    index = impl.build(DIM, ids, vectors)
+    rng = np.random.default_rng(11)
+    targets = [3, 77, 250, 499]
+    planted = {0.99: [], 0.95: [], 0.9: []}  # type: dict[float, list[np.ndarray]]
+    for cos, queries in planted.items():
+        for t in targets:
+            queries.append(at_cosine(vectors[t], cos, rng))
+    for cos, queries in planted.items():
+        scores, found = index.search(np.stack(queries), 1)
+        assert found[:, 0].tolist() == [int(ids[t]) for t in targets]
+        np.testing.assert_allclose(scores[:, 0], cos, atol=1e-5)
+
+
+def test_faiss_equals_brute_force(corpus: tuple[np.ndarray, np.ndarray]) -> None:
+    ids, vectors = corpus
+    faiss_index = FaissIndex.build(DIM, ids, vectors)
+    brute = BruteForceIndex.build(DIM, ids, vectors)
+    queries = unit(np.random.default_rng(3), 40)
+    fs, fi = faiss_index.search(queries, 10)
+    bs, bi = brute.search(queries, 10)
+    np.testing.assert_allclose(fs, bs, atol=1e-5)
+    # Ids agree except where two neighbours tie to within float error.
+    assert (fi == bi).mean() > 0.99
+
+
+@pytest.mark.parametrize("impl", [FaissIndex, BruteForceIndex])
+def test_remove_is_real_and_add_replaces(impl: type[VectorIndex], corpus: tuple[np.ndarray, np.ndarray]) -> None:
+    ids, vectors = corpus
+    index = impl.build(DIM, ids, vectors)
+    assert index.remove(np.array([1003, 424242])) == 1
+    assert len(index) == 499
+    _, found = index.search(vectors[3:4], 3)
+    assert 1003 not in found[0].tolist()
+    # Re-adding an existing id replaces its vector rather than duplicating it.
+    index.add(np.array([1010]), vectors[3:4])
+    assert len(index) == 499
+    scores, found = index.search(vectors[3:4], 1)
+    assert found[0, 0] == 1010 and scores[0, 0] == pytest.approx(1.0, abs=1e-5)
+
+
+@pytest.mark.parametrize("impl", [FaissIndex, BruteForceIndex])
+def test_pads_when_fewer_than_k(impl: type[VectorIndex]) -> None:
+    rng = np.random.default_rng(1)
+    index = impl.build(DIM, np.array([5, 6]), unit(rng, 2))
+    scores, found = index.search(unit(rng, 1), 4)
+    assert found[0, 2:].tolist() == [NO_ID, NO_ID]
+    assert np.isneginf(scores[0, 2:]).all()
+
+
+@pytest.mark.parametrize("impl", [FaissIndex, BruteForceIndex])
+def test_serialize_round_trip(impl: type[VectorIndex], corpus: tuple[np.ndarray, np.ndarray], tmp_path: Path) -> None:
+    ids, vectors = corpus
+    index = impl.build(DIM, ids, vectors)
+    path = tmp_path / "idx"
+    index.serialize(path)
+    loaded = impl.deserialize(path)
+    assert len(loaded) == len(index)
+    q = vectors[:5]
+    np.testing.assert_array_equal(loaded.search(q, 3)[1], index.search(q, 3)[1])
+
+
+def test_corrupt_file_raises_meaningful_error(tmp_path: Path) -> None:
+    path = tmp_path / "broken"
+    path.write_bytes(b"not an index")
+    with pytest.raises(IndexCorrupt):
+        FaissIndex.deserialize(path)
+
+
+def test_wrong_dimension_is_invalid_input() -> None:
+    index = FaissIndex(DIM)
+    with pytest.raises(InvalidInput):
+        index.add(np.array([1]), np.zeros((1, DIM + 1), np.float32))
