@@ -13,7 +13,7 @@ index_builder's offline screening.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 from service.core.config import Thresholds
 from service.core.domain import VERDICT_STRENGTH, Match, PostResult, ReferenceItem, Signal, Verdict
@@ -37,22 +37,31 @@ class PostFeatures:
     lang: str
 
 
+#: Resolves the operating points for a bank (per-bank overrides fall back to defaults).
+ThresholdsFor = Callable[[str], Thresholds]
+
+
 class Matcher:
-    def __init__(self, thresholds: Thresholds) -> None:
+    def __init__(self, thresholds: Thresholds, thresholds_for: ThresholdsFor | None = None) -> None:
         self.thresholds = thresholds
+        self._thresholds_for = thresholds_for
+
+    def thresholds_for(self, bank: str) -> Thresholds:
+        return self._thresholds_for(bank) if self._thresholds_for is not None else self.thresholds
 
     def classify(self, post: PostFeatures, candidate: Candidate) -> Match | None:
         item = candidate.item
+        thresholds = self.thresholds_for(item.bank)
         if candidate.exact or (post.fingerprint and post.fingerprint == item.fingerprint):
             return _match(candidate, Verdict.REUPLOAD, Signal.EXACT, 1.0)
         lexical = lexical_similarity(shingles(post.canonical), shingles(item.canonical)).score
-        if lexical >= self.thresholds.near_duplicate_lexical:
+        if lexical >= thresholds.near_duplicate_lexical:
             return _match(candidate, Verdict.NEAR_DUPLICATE, Signal.LEXICAL, lexical)
-        if candidate.cosine < self.thresholds.translation_cosine:
+        if candidate.cosine < thresholds.translation_cosine:
             return None
         if candidate.margin is None:
             return _match(candidate, Verdict.TRANSLATION, Signal.SEMANTIC, candidate.cosine)
-        if candidate.margin >= self.thresholds.translation_margin:
+        if candidate.margin >= thresholds.translation_margin:
             return _match(candidate, Verdict.TRANSLATION, Signal.SEMANTIC, candidate.margin)
         return None
 
