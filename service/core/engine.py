@@ -277,7 +277,14 @@ class Engine:
         ]
         for row, i in enumerate(live):
             text = prepared[i]
-            candidates = [Candidate(item=item, cosine=1.0, exact=True) for item in exact.get(text.fingerprint, []) if allowed(item)]
+            searched = {int(v): float(s) for s, v in zip(scores[row], vids[row]) if v != NO_ID}
+            # An exact copy's real cosine is reported when the search saw it;
+            # a fingerprint hit outside the top k is still an exact copy.
+            candidates = [
+                Candidate(item=item, cosine=searched.get(item.vid, 1.0), exact=True)
+                for item in exact.get(text.fingerprint, [])
+                if allowed(item)
+            ]
             for score, vid in zip(scores[row], vids[row]):
                 item = items.get(int(vid))
                 if item is None or not allowed(item):
