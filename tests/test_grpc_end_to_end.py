@@ -164,3 +164,10 @@ def test_references_persist_across_restart(data_dir: Path, real_embedder: Embedd
         assert all(m.reference_id != "ur-1" for m in again.match(REFERENCES[1][2])[0].matches)
     finally:
         again.close()
+
+
+def test_reflection_lists_the_services(server: Running) -> None:
+    from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
+
+    services = set(ProtoReflectionDescriptorDatabase(server.channel).get_services())
+    assert {"nigran.v1.Matcher", "nigran.v1.Curation", "grpc.health.v1.Health"} <= services
