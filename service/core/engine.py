@@ -140,9 +140,12 @@ class Engine:
     ) -> "Engine":
         """Open the store, load the model, and load or rebuild the index."""
         if embedder is None:
+            from service.core.batching import BatchingEmbedder
             from service.core.embedder import SentenceTransformerEmbedder
 
-            embedder = SentenceTransformerEmbedder(config.model, config.model_cache_dir)
+            embedder = BatchingEmbedder(
+                SentenceTransformerEmbedder(config.model, config.model_cache_dir), max_batch=2 * config.model.batch_size
+            )
         store = ReferenceStore(config.store_path)
         index = _load_snapshot(config.index_dir, store, embedder.model_id)
         if index is None:
