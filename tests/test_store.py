@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from service.core.banks import Bank
 from service.core.domain import ReferenceState
 from service.core.errors import AlreadyExists, InvalidInput, NotFound
 from service.core.store import PreparedReference, ReferenceStore
@@ -28,6 +29,7 @@ def prepared(ref_id: str, text: str = "text", bank: str = "default") -> Prepared
 def test_add_get_persist_across_reopen(tmp_path: Path) -> None:
     path = tmp_path / "refs.sqlite3"
     store = ReferenceStore(path)
+    store.create_bank(Bank(name="other"), actor="curator:ann")
     store.add([prepared("a", "Alpha"), prepared("b", "Beta", bank="other")], actor="curator:ann", model_id="m1")
     gen = store.generation()
     store.close()
