@@ -161,7 +161,7 @@ def test_suppression_bank_unflags_known_false_positive(client: Client) -> None:
 
 
 def test_quarantine_holds_out_a_sudden_hot_item_and_release_returns_it(data_dir: Path, real_embedder: Embedder) -> None:
-    quarantine = QuarantineConfig(min_matches=3, rate_ratio=5.0, min_usual_rate=0.05, window_buckets=1, bucket_seconds=3600)
+    quarantine = QuarantineConfig(warmup_buckets=0, min_matches=3, rate_ratio=5.0, min_usual_rate=0.05, window_buckets=1, bucket_seconds=3600)
     client = start_server(data_dir, real_embedder, quarantine=quarantine)
     try:
         client.bank("b")

@@ -86,6 +86,9 @@ class QuarantineConfig:
     # Recent window (10 minutes) compared with the usual rate over the day before it.
     window_buckets: int = 10
     history_buckets: int = 24 * 60
+    # Nothing is judged until the monitor has this much history (after a
+    # restart every rate would otherwise look like a jump from nothing).
+    warmup_buckets: int = 60
     # Never on thin evidence: at least this many matches in the recent window.
     min_matches: int = 50
     # Recent rate must be this many times the usual rate...

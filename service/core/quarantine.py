@@ -51,6 +51,7 @@ class QuarantineMonitor:
         self._posts: dict[int, int] = defaultdict(int)
         self._matches: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
         self._pruned_at = -1
+        self._first_bucket: int | None = None
 
     def _bucket(self, now: float) -> int:
         return int(now // self.config.bucket_seconds)
@@ -62,11 +63,15 @@ class QuarantineMonitor:
         bucket = self._bucket(self._clock())
         matched = {m.reference_id for r in results for m in r.matches}
         with self._lock:
+            if self._first_bucket is None:
+                self._first_bucket = bucket
             self._posts[bucket] += len(results)
             for result in results:
                 for ref_id in {m.reference_id for m in result.matches}:
                     self._matches[ref_id][bucket] += 1
             self._prune(bucket)
+            if bucket - self._first_bucket < self.config.warmup_buckets:
+                return []
             return [ref_id for ref_id in sorted(matched) if self._crossed(self._rate(ref_id, bucket))]
 
     def rate(self, ref_id: str) -> MatchRate:
