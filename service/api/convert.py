@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -52,13 +53,14 @@ _STATE_FROM_PB = {v: k for k, v in _STATE_TO_PB.items()}
 
 
 def timestamp_to_pb(seconds: float) -> Timestamp:
-    ts = Timestamp()
-    ts.FromNanoseconds(int(round(seconds * 1e9)))
-    return ts
+    # Split before scaling: seconds * 1e9 loses the sub-microsecond part in a float.
+    whole = math.floor(seconds)
+    nanos = min(int(round((seconds - whole) * 1e9)), 999_999_999)
+    return Timestamp(seconds=whole, nanos=nanos)
 
 
 def timestamp_from_pb(ts: Timestamp) -> float:
-    return ts.seconds + ts.nanos / 1e9
+    return float(ts.seconds) + ts.nanos / 1e9
 
 
 def posts_from_pb(request: matcher_pb2.MatchRequest) -> list[Post]:
