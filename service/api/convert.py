@@ -60,7 +60,7 @@ def timestamp_to_pb(seconds: float) -> Timestamp:
 
 
 def timestamp_from_pb(ts: Timestamp) -> float:
-    return float(ts.seconds) + ts.nanos / 1e9
+    return float(ts.seconds) + float(ts.nanos) / 1e9
 
 
 def posts_from_pb(request: matcher_pb2.MatchRequest) -> list[Post]:
