@@ -8,6 +8,10 @@ Examples::
     nigran get REFERENCE_ID
     nigran remove REFERENCE_ID
     nigran health
+    nigran bank create allow --kind suppression --description "known false positives"
+    nigran disable REFERENCE_ID --until 2025-01-31T00:00:00Z
+    nigran export --after 0 > refs.jsonl     # the next cursor is printed on stderr
+    nigran import refs.jsonl
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import grpc
 from google.protobuf import json_format
 
 from service.api import convert
+from service.cli_curation import CURATION_COMMANDS, add_curation_commands, run_curation
 from service.api._generated.nigran.v1 import curation_pb2, curation_pb2_grpc, matcher_pb2_grpc
 from service.api.status import field_violations
 from service.core.domain import DEFAULT_BANK, NewReference, Post
@@ -96,6 +101,8 @@ def run(args: argparse.Namespace) -> int:
         elif args.command == "remove":
             stub = curation_pb2_grpc.CurationStub(channel)
             _print(stub.RemoveReferences(curation_pb2.RemoveReferencesRequest(ids=args.ids), metadata=md, timeout=args.timeout))
+        elif args.command in CURATION_COMMANDS:
+            run_curation(args, curation_pb2_grpc.CurationStub(channel), md, _print)
     except grpc.RpcError as err:
         violations = field_violations(err)
         detail = "".join(f"\n  {f}: {d}" for f, d in violations)
@@ -129,6 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     get.add_argument("id")
     remove = sub.add_parser("remove", help="remove reference items (keeps a tombstone)")
     remove.add_argument("ids", nargs="+")
+    add_curation_commands(sub)
     return parser
 
 

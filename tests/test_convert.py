@@ -78,3 +78,49 @@ def test_generated_code_is_fresh(tmp_path) -> None:  # type: ignore[no-untyped-d
     committed = repo / "service/api/_generated/nigran/v1"
     for path in sorted(committed.glob("*.py*")):
         assert filecmp.cmp(path, out / "nigran/v1" / path.name, shallow=False), f"{path.name} is stale: run make proto"
+
+
+def test_reference_round_trip_with_exchange_fields() -> None:
+    item = ReferenceItem(
+        vid=0, id="r", text="متن", canonical="", fingerprint="f1", declared_lang="ur", detected_lang="ur",
+        bank="b", labels=("org:x",), metadata={"m": "n"}, added_by="curator:a", created_at=1700000000.25,
+        updated_at=1700000001.5, state=ReferenceState.DISABLED, disabled_until=1800000000.0, change_seq=42,
+    )
+    assert convert.reference_from_pb(convert.reference_to_pb(item)) == item
+
+
+def test_bank_round_trips() -> None:
+    from service.core.banks import Bank, BankChanges, BankKind
+    from service.core.config import Thresholds
+
+    bank = Bank(name="allow", description="d", enabled=False, kind=BankKind.SUPPRESSION, thresholds={"translation_cosine": 0.9},
+                created_at=1700000000.0, updated_at=1700000001.0, created_by="curator:a", item_count=3)
+    pb = convert.bank_to_pb(bank, Thresholds())
+    assert convert.bank_from_pb(pb) == bank
+    assert pb.effective_thresholds["near_duplicate_lexical"] == Thresholds().near_duplicate_lexical
+    create = Bank(name="b", description="x", enabled=False, kind=BankKind.SUPPRESSION, thresholds={"translation_margin": 1.2})
+    assert convert.create_bank_from_pb(convert.create_bank_to_pb(create)) == create
+    for changes in (BankChanges(), BankChanges(description="", enabled=False, kind=BankKind.NORMAL, set_thresholds={"translation_cosine": 0.5}, clear_thresholds=("a",))):
+        assert convert.bank_changes_from_pb(convert.bank_changes_to_pb("b", changes)) == changes
+
+
+def test_feedback_stats_audit_import_round_trips() -> None:
+    from service.core.curation import CurationStats, ImportSummary, ReferenceStats
+    from service.core.feedback import Feedback, FeedbackSummary, FeedbackVerdict
+    from service.core.quarantine import MatchRate
+    from service.core.store import AuditEntry
+
+    for verdict in FeedbackVerdict:
+        fb = Feedback(reference_id="r", post_id="p", verdict=verdict, note="n", reporter="curator:a")
+        assert convert.feedback_from_pb(convert.feedback_to_pb(fb), reporter="curator:a") == fb
+    stats = ReferenceStats("r", ReferenceState.QUARANTINED, FeedbackSummary(2, 1), MatchRate(3, 4, 5, 600))
+    pb_stats = convert.reference_stats_to_pb(stats)
+    assert convert.reference_stats_from_pb(pb_stats) == stats and pb_stats.feedback.precision == pytest.approx(2 / 3)
+    cstats = CurationStats(by_state={s: i for i, s in enumerate(ReferenceState)}, banks=2, index_size=9, quarantine_enabled=True)
+    assert convert.curation_stats_from_pb(convert.curation_stats_to_pb(cstats)) == cstats
+    for old, new in ((None, {"state": "disabled", "labels": ["org:ی"]}), ({"a": 1}, None)):
+        entry = AuditEntry(seq=7, at=1700000000.5, actor="system", action="quarantine", target="r", old=old, new=new)
+        assert convert.audit_entry_from_pb(convert.audit_entry_to_pb(entry)) == entry
+    summary = ImportSummary(added=1, updated=2, removed=3, unchanged=4, skipped=("x",))
+    assert convert.import_summary_from_pb(convert.import_summary_to_pb(summary)) == summary
+    assert convert.state_from_pb(convert.state_to_pb(None)) is None

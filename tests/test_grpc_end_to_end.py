@@ -53,6 +53,7 @@ def start(data_dir: Path, embedder: Embedder) -> Running:
 @pytest.fixture
 def server(data_dir: Path, real_embedder: Embedder) -> Iterator[Running]:
     running = start(data_dir, real_embedder)
+    running.curation.CreateBank(curation_pb2.CreateBankRequest(name="demo"), timeout=10)
     reply = running.curation.AddReferences(
         curation_pb2.AddReferencesRequest(
             references=[

@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from service.core.banks import Bank
 from service.core.domain import ReferenceState
 from service.core.errors import AlreadyExists, InvalidInput, NotFound
 from service.core.store import PreparedReference, ReferenceStore
@@ -28,6 +29,7 @@ def prepared(ref_id: str, text: str = "text", bank: str = "default") -> Prepared
 def test_add_get_persist_across_reopen(tmp_path: Path) -> None:
     path = tmp_path / "refs.sqlite3"
     store = ReferenceStore(path)
+    store.create_bank(Bank(name="other"), actor="curator:ann")
     store.add([prepared("a", "Alpha"), prepared("b", "Beta", bank="other")], actor="curator:ann", model_id="m1")
     gen = store.generation()
     store.close()
@@ -78,3 +80,28 @@ def test_vectors_of_another_model_are_reported_for_reembedding(tmp_path: Path) -
     item = store.get("a")
     store.set_vectors([item.vid], np.ones((1, 4), np.float32), model_id="new")
     assert [i.id for batch in store.items_needing_vectors("new") for i in batch] == ["b"]
+
+
+def test_audit_log_is_append_only(tmp_path: Path) -> None:
+    import sqlite3
+
+    store = ReferenceStore(tmp_path / "s.sqlite3")
+    store.add([prepared("a")], actor="x", model_id="m")
+    conn = sqlite3.connect(tmp_path / "s.sqlite3")
+    for sql in ("UPDATE audit SET actor = 'someone else'", "DELETE FROM audit"):
+        with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+            conn.execute(sql)
+    conn.close()
+    assert [e.actor for e in store.audit_log()] == ["x"]
+
+
+def test_unknown_bank_is_refused_and_deleted_bank_can_be_recreated(tmp_path: Path) -> None:
+    store = ReferenceStore(tmp_path / "s.sqlite3")
+    with pytest.raises(NotFound) as err:
+        store.add([prepared("a", bank="nope")], actor="x", model_id="m")
+    assert err.value.key == "nope"
+    store.create_bank(Bank(name="b"), actor="x")
+    store.delete_bank("b", actor="x")
+    with pytest.raises(NotFound):
+        store.get_bank("b")
+    assert store.create_bank(Bank(name="b", description="again"), actor="y").description == "again"

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import math
+from typing import Any
+
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from service.api._generated.nigran.v1 import curation_pb2, matcher_pb2
+from service.core.banks import Bank, BankChanges, BankKind, overridable_thresholds
+from service.core.config import Thresholds
+from service.core.curation import CurationStats, ImportSummary, ReferenceStats
+from service.core.feedback import Feedback, FeedbackSummary, FeedbackVerdict
+from service.core.quarantine import MatchRate
+from service.core.errors import InvalidInput
+from service.core.store import AuditEntry
 from service.core.domain import (
     DEFAULT_BANK,
     Match,
@@ -42,13 +53,14 @@ _STATE_FROM_PB = {v: k for k, v in _STATE_TO_PB.items()}
 
 
 def timestamp_to_pb(seconds: float) -> Timestamp:
-    ts = Timestamp()
-    ts.FromNanoseconds(int(round(seconds * 1e9)))
-    return ts
+    # Split before scaling: seconds * 1e9 loses the sub-microsecond part in a float.
+    whole = math.floor(seconds)
+    nanos = min(int(round((seconds - whole) * 1e9)), 999_999_999)
+    return Timestamp(seconds=whole, nanos=nanos)
 
 
 def timestamp_from_pb(ts: Timestamp) -> float:
-    return float(ts.ToNanoseconds()) / 1e9
+    return float(ts.seconds) + float(ts.nanos) / 1e9
 
 
 def posts_from_pb(request: matcher_pb2.MatchRequest) -> list[Post]:
@@ -143,4 +155,228 @@ def reference_to_pb(item: ReferenceItem) -> curation_pb2.Reference:
         created_at=timestamp_to_pb(item.created_at),
         updated_at=timestamp_to_pb(item.updated_at),
         state=_STATE_TO_PB[item.state],
+        disabled_until=timestamp_to_pb(item.disabled_until) if item.disabled_until is not None else None,
+        fingerprint=item.fingerprint,
+        change_seq=item.change_seq,
     )
+
+
+def reference_from_pb(pb: curation_pb2.Reference) -> ReferenceItem:
+    """A Reference as received (exports, imports); vid and canonical form are the server's own."""
+    return ReferenceItem(
+        vid=0,
+        id=pb.id,
+        text=pb.text,
+        canonical="",
+        fingerprint=pb.fingerprint,
+        declared_lang=pb.declared_lang,
+        detected_lang=pb.detected_lang,
+        bank=pb.bank or DEFAULT_BANK,
+        labels=tuple(pb.labels),
+        metadata=dict(pb.metadata),
+        added_by=pb.added_by,
+        created_at=timestamp_from_pb(pb.created_at),
+        updated_at=timestamp_from_pb(pb.updated_at),
+        state=state_from_pb(pb.state) or ReferenceState.ACTIVE,
+        disabled_until=timestamp_from_pb(pb.disabled_until) if pb.HasField("disabled_until") else None,
+        change_seq=pb.change_seq,
+    )
+
+
+def state_to_pb(state: ReferenceState | None) -> Any:
+    return curation_pb2.REFERENCE_STATE_UNSPECIFIED if state is None else _STATE_TO_PB[state]
+
+
+def state_from_pb(pb: Any) -> ReferenceState | None:
+    """None for UNSPECIFIED (a filter that matches every state)."""
+    return _STATE_FROM_PB.get(pb)
+
+
+# -- banks --------------------------------------------------------------------
+
+_KIND_TO_PB = {BankKind.NORMAL: curation_pb2.NORMAL, BankKind.SUPPRESSION: curation_pb2.SUPPRESSION}
+_KIND_FROM_PB = {v: k for k, v in _KIND_TO_PB.items()}
+
+
+def bank_kind_from_pb(pb: Any) -> BankKind | None:
+    return _KIND_FROM_PB.get(pb)
+
+
+def effective_thresholds(thresholds: Thresholds) -> dict[str, float]:
+    return {name: float(getattr(thresholds, name)) for name in sorted(overridable_thresholds())}
+
+
+def bank_to_pb(bank: Bank, effective: Thresholds) -> curation_pb2.Bank:
+    return curation_pb2.Bank(
+        name=bank.name,
+        description=bank.description,
+        enabled=bank.enabled,
+        kind=_KIND_TO_PB[bank.kind],
+        thresholds=dict(bank.thresholds),
+        effective_thresholds=effective_thresholds(effective),
+        item_count=bank.item_count,
+        created_by=bank.created_by,
+        created_at=timestamp_to_pb(bank.created_at),
+        updated_at=timestamp_to_pb(bank.updated_at),
+    )
+
+
+def bank_from_pb(pb: curation_pb2.Bank) -> Bank:
+    return Bank(
+        name=pb.name,
+        description=pb.description,
+        enabled=pb.enabled,
+        kind=_KIND_FROM_PB.get(pb.kind, BankKind.NORMAL),
+        thresholds=dict(pb.thresholds),
+        created_at=timestamp_from_pb(pb.created_at),
+        updated_at=timestamp_from_pb(pb.updated_at),
+        created_by=pb.created_by,
+        item_count=pb.item_count,
+    )
+
+
+def create_bank_from_pb(pb: curation_pb2.CreateBankRequest) -> Bank:
+    return Bank(
+        name=pb.name,
+        description=pb.description,
+        enabled=not pb.disabled,
+        kind=_KIND_FROM_PB.get(pb.kind, BankKind.NORMAL),
+        thresholds=dict(pb.thresholds),
+    )
+
+
+def create_bank_to_pb(bank: Bank) -> curation_pb2.CreateBankRequest:
+    return curation_pb2.CreateBankRequest(
+        name=bank.name, description=bank.description, disabled=not bank.enabled, kind=_KIND_TO_PB[bank.kind], thresholds=dict(bank.thresholds)
+    )
+
+
+def bank_changes_from_pb(pb: curation_pb2.UpdateBankRequest) -> BankChanges:
+    return BankChanges(
+        description=pb.description if pb.HasField("description") else None,
+        enabled=pb.enabled if pb.HasField("enabled") else None,
+        kind=_KIND_FROM_PB.get(pb.kind),
+        set_thresholds=dict(pb.set_thresholds),
+        clear_thresholds=tuple(pb.clear_thresholds),
+    )
+
+
+def bank_changes_to_pb(name: str, changes: BankChanges) -> curation_pb2.UpdateBankRequest:
+    pb = curation_pb2.UpdateBankRequest(
+        name=name,
+        kind=curation_pb2.BANK_KIND_UNSPECIFIED if changes.kind is None else _KIND_TO_PB[changes.kind],
+        set_thresholds=dict(changes.set_thresholds),
+        clear_thresholds=list(changes.clear_thresholds),
+    )
+    if changes.description is not None:
+        pb.description = changes.description
+    if changes.enabled is not None:
+        pb.enabled = changes.enabled
+    return pb
+
+
+# -- feedback, stats, audit, import ---------------------------------------------
+
+_FEEDBACK_TO_PB = {FeedbackVerdict.TRUE_POSITIVE: curation_pb2.TRUE_POSITIVE, FeedbackVerdict.FALSE_POSITIVE: curation_pb2.FALSE_POSITIVE}
+_FEEDBACK_FROM_PB = {v: k for k, v in _FEEDBACK_TO_PB.items()}
+
+
+def feedback_from_pb(pb: curation_pb2.ReportMatchRequest, *, reporter: str) -> Feedback:
+    verdict = _FEEDBACK_FROM_PB.get(pb.verdict)
+    if verdict is None:
+        raise InvalidInput("verdict", "must be TRUE_POSITIVE or FALSE_POSITIVE")
+    return Feedback(reference_id=pb.reference_id, post_id=pb.post_id, verdict=verdict, note=pb.note, reporter=reporter)
+
+
+def feedback_to_pb(feedback: Feedback) -> curation_pb2.ReportMatchRequest:
+    return curation_pb2.ReportMatchRequest(
+        reference_id=feedback.reference_id, post_id=feedback.post_id, verdict=_FEEDBACK_TO_PB[feedback.verdict], note=feedback.note
+    )
+
+
+def feedback_summary_to_pb(summary: FeedbackSummary) -> curation_pb2.FeedbackSummary:
+    return curation_pb2.FeedbackSummary(
+        true_positives=summary.true_positives, false_positives=summary.false_positives, precision=summary.precision
+    )
+
+
+def feedback_summary_from_pb(pb: curation_pb2.FeedbackSummary) -> FeedbackSummary:
+    return FeedbackSummary(true_positives=pb.true_positives, false_positives=pb.false_positives)
+
+
+def reference_stats_to_pb(stats: ReferenceStats) -> curation_pb2.ReferenceStats:
+    rate = stats.match_rate
+    return curation_pb2.ReferenceStats(
+        reference_id=stats.reference_id,
+        state=_STATE_TO_PB[stats.state],
+        feedback=feedback_summary_to_pb(stats.feedback),
+        recent_matches=rate.recent_matches,
+        recent_posts=rate.recent_posts,
+        usual_matches=rate.usual_matches,
+        usual_posts=rate.usual_posts,
+    )
+
+
+def reference_stats_from_pb(pb: curation_pb2.ReferenceStats) -> ReferenceStats:
+    return ReferenceStats(
+        reference_id=pb.reference_id,
+        state=_STATE_FROM_PB[pb.state],
+        feedback=feedback_summary_from_pb(pb.feedback),
+        match_rate=MatchRate(pb.recent_matches, pb.recent_posts, pb.usual_matches, pb.usual_posts),
+    )
+
+
+def curation_stats_to_pb(stats: CurationStats) -> curation_pb2.CurationStats:
+    return curation_pb2.CurationStats(
+        by_state=[curation_pb2.StateCount(state=_STATE_TO_PB[s], count=n) for s, n in stats.by_state.items()],
+        banks=stats.banks,
+        index_size=stats.index_size,
+        quarantine_enabled=stats.quarantine_enabled,
+    )
+
+
+def curation_stats_from_pb(pb: curation_pb2.CurationStats) -> CurationStats:
+    return CurationStats(
+        by_state={_STATE_FROM_PB[c.state]: c.count for c in pb.by_state},
+        banks=pb.banks,
+        index_size=pb.index_size,
+        quarantine_enabled=pb.quarantine_enabled,
+    )
+
+
+def _json_or_empty(value: Any) -> str:
+    return "" if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def audit_entry_to_pb(entry: AuditEntry) -> curation_pb2.AuditEntry:
+    return curation_pb2.AuditEntry(
+        seq=entry.seq,
+        at=timestamp_to_pb(entry.at),
+        actor=entry.actor,
+        action=entry.action,
+        target=entry.target,
+        old_json=_json_or_empty(entry.old),
+        new_json=_json_or_empty(entry.new),
+    )
+
+
+def audit_entry_from_pb(pb: curation_pb2.AuditEntry) -> AuditEntry:
+    return AuditEntry(
+        seq=pb.seq,
+        at=timestamp_from_pb(pb.at),
+        actor=pb.actor,
+        action=pb.action,
+        target=pb.target,
+        old=json.loads(pb.old_json) if pb.old_json else None,
+        new=json.loads(pb.new_json) if pb.new_json else None,
+    )
+
+
+def import_summary_to_pb(summary: ImportSummary) -> curation_pb2.ImportReferencesResponse:
+    return curation_pb2.ImportReferencesResponse(
+        added=summary.added, updated=summary.updated, removed=summary.removed, unchanged=summary.unchanged, skipped=list(summary.skipped)
+    )
+
+
+def import_summary_from_pb(pb: curation_pb2.ImportReferencesResponse) -> ImportSummary:
+    return ImportSummary(added=pb.added, updated=pb.updated, removed=pb.removed, unchanged=pb.unchanged, skipped=tuple(pb.skipped))

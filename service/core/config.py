@@ -77,6 +77,36 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class QuarantineConfig:
+    """When an item's match rate jumps enough to be held out of matching (see core/quarantine.py)."""
+
+    enabled: bool = True
+    # Match rates are counted per bucket of this many seconds.
+    bucket_seconds: float = 60.0
+    # Recent window (10 minutes) compared with the usual rate over the day before it.
+    window_buckets: int = 10
+    history_buckets: int = 24 * 60
+    # Nothing is judged until the monitor has this much history (after a
+    # restart every rate would otherwise look like a jump from nothing).
+    warmup_buckets: int = 60
+    # Never on thin evidence: at least this many matches in the recent window.
+    min_matches: int = 50
+    # Recent rate must be this many times the usual rate...
+    rate_ratio: float = 20.0
+    # ...where the usual rate is at least this (share of posts), so an item
+    # with no history needs >= 2% of all posts in the window by default.
+    min_usual_rate: float = 0.001
+
+
+@dataclass(frozen=True)
+class CompactionConfig:
+    """When the vector index is rebuilt from the store in the background."""
+
+    # Removals since the last (re)build that trigger a background rebuild.
+    after_removals: int = 10_000
+
+
+@dataclass(frozen=True)
 class AuthConfig:
     # token -> role ("curator", "matcher" or "admin"). Empty: no authentication,
     # which is only sensible on 127.0.0.1.
@@ -110,6 +140,8 @@ class NigranConfig:
     model_cache: Path | None = None
     # Index snapshots are written after this many changes, and on shutdown.
     index_snapshot_every: int = 1000
+    quarantine: QuarantineConfig = field(default_factory=QuarantineConfig)
+    compaction: CompactionConfig = field(default_factory=CompactionConfig)
 
     @property
     def store_path(self) -> Path:

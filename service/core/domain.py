@@ -76,6 +76,8 @@ class ReferenceItem:
     updated_at: float
     state: ReferenceState
     disabled_until: float | None = None
+    # Position in the change log (ExportReferences' `after` cursor).
+    change_seq: int = 0
 
     @property
     def lang(self) -> str:

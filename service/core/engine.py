@@ -24,16 +24,22 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
+from service.core.banks import BankCatalog
+from service.core.compaction import IndexCompactor
 from service.core.config import NigranConfig
+from service.core.curation import Curation
 from service.core.domain import NewReference, Post, PostResult, ReferenceItem, ReferenceState, Verdict
 from service.core.embedder import Embedder
 from service.core.errors import IndexCorrupt, InvalidInput, LimitExceeded, ModelMismatch
 from service.core.index import NO_ID, FaissIndex, VectorIndex
+from service.core.labels import check_labels
 from service.core.langid import detect_language
 from service.core.margin import Background, ratio_margin
 from service.core.matcher import Candidate, Matcher, PostFeatures
 from service.core.normalize import canonical_form, clean_for_embedding, fingerprint
+from service.core.quarantine import QuarantineMonitor
 from service.core.store import PreparedReference, ReferenceStore
+from service.core.suppression import Suppression
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +120,12 @@ class Engine:
         self.config = config
         self.embedder = embedder
         self.store = store
-        self.matcher = Matcher(config.thresholds)
+        self.banks = BankCatalog(config.thresholds, store.list_banks)
+        self.matcher = Matcher(config.thresholds, self.banks.thresholds_for)
+        self.suppression = Suppression(self.banks.suppression)
+        self.quarantine_monitor = QuarantineMonitor(config.quarantine)
+        self.compactor = IndexCompactor(self, config.compaction)
+        self.curation = Curation(self)
         self.background = background
         self._index = index
         self._index_lock = _RWLock()
@@ -172,12 +183,23 @@ class Engine:
     def index_size(self) -> int:
         return len(self._index)
 
-    def swap_index(self, index: VectorIndex) -> None:
-        """Replace the live index; searches in flight finish on the old one."""
+    def index_ids(self) -> NDArray[np.int64]:
+        with self._index_lock.read():
+            return self._index.ids()  # type: ignore[attr-defined, no-any-return]
+
+    def swap_index(self, index: VectorIndex, *, reconcile: Callable[[VectorIndex], None] | None = None) -> None:
+        """Replace the live index; searches in flight finish on the old one.
+
+        ``reconcile`` runs with writes paused, to bring an index built in the
+        background up to date with the store before it goes live.
+        """
         if index.dim != self.embedder.dim:
             raise InvalidInput("index", f"dimension {index.dim} != model dimension {self.embedder.dim}")
-        with self._write_lock, self._index_lock.write():
-            self._index = index
+        with self._write_lock:
+            if reconcile is not None:
+                reconcile(index)
+            with self._index_lock.write():
+                self._index = index
         if self.background is not None:
             self._refresh_neighbourhoods()
 
@@ -192,13 +214,13 @@ class Engine:
                 "references", f"{len(refs)} items exceed the limit of {limits.max_references_per_request} per call"
             )
         prepared_texts: list[PreparedText] = []
+        labels: list[tuple[str, ...]] = []
         for i, ref in enumerate(refs):
             field = f"references[{i}]"
             _check_text(f"{field}.text", ref.text, limits.max_text_bytes)
             if ref.lang and ref.lang not in SUPPORTED_LANGS:
                 raise InvalidInput(f"{field}.lang", f"unsupported language {ref.lang!r}; use en, ur or ps")
-            if any(not label.strip() for label in ref.labels):
-                raise InvalidInput(f"{field}.labels", "labels must not be empty")
+            labels.append(check_labels(ref.labels, f"{field}.labels"))
             prepared = prepare_text(ref.text)
             if not prepared.canonical:
                 raise InvalidInput(f"{field}.text", "nothing left to match after normalisation (only links, emoji or marks)")
@@ -213,11 +235,11 @@ class Engine:
                 declared_lang=ref.lang,
                 detected_lang=p.lang,
                 bank=ref.bank or "default",
-                labels=tuple(label.strip() for label in ref.labels),
+                labels=item_labels,
                 metadata=dict(ref.metadata),
                 vector=vec,
             )
-            for ref, p, vec in zip(refs, prepared_texts, vectors)
+            for ref, p, vec, item_labels in zip(refs, prepared_texts, vectors, labels)
         ]
         with self._write_lock:
             items = self.store.add(rows, actor=actor, model_id=self.embedder.model_id)
@@ -237,6 +259,7 @@ class Engine:
             with self._index_lock.write():
                 self._index.remove(np.array([item.vid for item in removed], dtype=np.int64))
         self._note_changes(len(removed))
+        self.compactor.note_removed(len(removed))
         return [item.id for item in removed], missing
 
     def get_reference(self, ref_id: str) -> ReferenceItem:
@@ -263,6 +286,7 @@ class Engine:
         if top_k < 0 or top_k > limits.max_top_k:
             raise InvalidInput("top_k", f"must be between 0 and {limits.max_top_k}")
         top_k = top_k or limits.default_top_k
+        self.banks.check_known(banks)
         prepared = [prepare_text(p.text) for p in posts]
         live = [i for i, p in enumerate(prepared) if p.canonical]
         vectors = self.embedder.embed([prepared[i].cleaned for i in live])
@@ -273,7 +297,7 @@ class Engine:
         items = self.store.get_by_vids(int(v) for v in vids.reshape(-1) if v != NO_ID)
         post_nb = self.background.neighbourhood(vectors) if self.background is not None else None
 
-        allowed = _Admission(frozenset(banks), time.time())
+        allowed = _Admission(frozenset(banks), time.time(), self.banks)
         results = [
             PostResult(post_id=p.id, verdict=Verdict.NO_MATCH, matches=(), detected_lang=prepared[i].lang)
             for i, p in enumerate(posts)
@@ -297,7 +321,8 @@ class Engine:
                     margin = ratio_margin(float(score), float(post_nb[row]), float(self._ref_neighbourhood[item.vid]))
                 candidates.append(Candidate(item=item, cosine=float(score), margin=margin))
             features = PostFeatures(posts[i].id, text.canonical, text.fingerprint, text.lang)
-            results[i] = self.matcher.decide(features, candidates, top_k)
+            results[i] = self.suppression.decide(self.matcher, features, candidates, top_k)
+        self.curation.hold_out(self.quarantine_monitor.observe(results))
         return results
 
     # -- margin bookkeeping -----------------------------------------------------
@@ -319,14 +344,22 @@ class Engine:
 
 
 class _Admission:
-    """Which stored items may match right now (state, disable window, bank filter)."""
+    """Which stored items may match right now (state, disable window, bank state and filter).
 
-    def __init__(self, banks: frozenset[str], now: float) -> None:
+    Suppression banks apply whatever the caller's bank filter: an allow-list
+    that a caller could skip by naming banks would not be one.
+    """
+
+    def __init__(self, banks: frozenset[str], now: float, catalog: BankCatalog) -> None:
         self.banks = banks
         self.now = now
+        self.disabled_banks = catalog.disabled()
+        self.always = catalog.suppression()
 
     def __call__(self, item: ReferenceItem) -> bool:
-        if self.banks and item.bank not in self.banks:
+        if item.bank in self.disabled_banks:
+            return False
+        if self.banks and item.bank not in self.banks and item.bank not in self.always:
             return False
         if item.state is ReferenceState.ACTIVE:
             return True

@@ -118,6 +118,12 @@ class FaissIndex(VectorIndex):
     def __len__(self) -> int:
         return int(self._index.ntotal)
 
+    def ids(self) -> Ids:
+        """Every id in the index (IndexIDMap2 only; other types raise)."""
+        import faiss
+
+        return np.sort(faiss.vector_to_array(self._index.id_map).astype(np.int64))
+
     def serialize(self, path: Path) -> None:
         import faiss
 
@@ -171,6 +177,9 @@ class BruteForceIndex(VectorIndex):
 
     def __len__(self) -> int:
         return len(self._rows)
+
+    def ids(self) -> Ids:
+        return np.sort(np.fromiter(self._rows.keys(), dtype=np.int64, count=len(self._rows)))
 
     def serialize(self, path: Path) -> None:
         keys = np.fromiter(self._rows.keys(), dtype=np.int64)

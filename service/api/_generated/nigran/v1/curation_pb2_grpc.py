@@ -51,6 +51,81 @@ class CurationStub:
                 request_serializer=nigran_dot_v1_dot_curation__pb2.GetReferenceRequest.SerializeToString,
                 response_deserializer=nigran_dot_v1_dot_curation__pb2.Reference.FromString,
                 _registered_method=True)
+        self.CreateBank = channel.unary_unary(
+                '/nigran.v1.Curation/CreateBank',
+                request_serializer=nigran_dot_v1_dot_curation__pb2.CreateBankRequest.SerializeToString,
+                response_deserializer=nigran_dot_v1_dot_curation__pb2.Bank.FromString,
+                _registered_method=True)
+        self.ListBanks = channel.unary_unary(
+                '/nigran.v1.Curation/ListBanks',
+                request_serializer=nigran_dot_v1_dot_curation__pb2.ListBanksRequest.SerializeToString,
+                response_deserializer=nigran_dot_v1_dot_curation__pb2.ListBanksResponse.FromString,
+                _registered_method=True)
+        self.UpdateBank = channel.unary_unary(
+                '/nigran.v1.Curation/UpdateBank',
+                request_serializer=nigran_dot_v1_dot_curation__pb2.UpdateBankRequest.SerializeToString,
+                response_deserializer=nigran_dot_v1_dot_curation__pb2.Bank.FromString,
+                _registered_method=True)
+        self.DeleteBank = channel.unary_unary(
+                '/nigran.v1.Curation/DeleteBank',
+                request_serializer=nigran_dot_v1_dot_curation__pb2.DeleteBankRequest.SerializeToString,
+                response_deserializer=nigran_dot_v1_dot_curation__pb2.DeleteBankResponse.FromString,
+                _registered_method=True)
+        self.UpdateReference = channel.unary_unary(
+                '/nigran.v1.Curation/UpdateReference',
+                request_serializer=nigran_dot_v1_dot_curation__pb2.UpdateReferenceRequest.SerializeToString,
+                response_deserializer=nigran_dot_v1_dot_curation__pb2.Reference.FromString,
+                _registered_method=True)
+        self.DisableReferences = channel.unary_unary(
+                '/nigran.v1.Curation/DisableReferences',
+                request_serializer=nigran_dot_v1_dot_curation__pb2.DisableReferencesRequest.SerializeToString,
+                response_deserializer=nigran_dot_v1_dot_curation__pb2.StateChangeResponse.FromString,
+                _registered_method=True)
+        self.EnableReferences = channel.unary_unary(
+                '/nigran.v1.Curation/EnableReferences',
+                request_serializer=nigran_dot_v1_dot_curation__pb2.ReferenceIds.SerializeToString,
+                response_deserializer=nigran_dot_v1_dot_curation__pb2.StateChangeResponse.FromString,
+                _registered_method=True)
+        self.ReleaseReferences = channel.unary_unary(
+                '/nigran.v1.Curation/ReleaseReferences',
+                request_serializer=nigran_dot_v1_dot_curation__pb2.ReferenceIds.SerializeToString,
+                response_deserializer=nigran_dot_v1_dot_curation__pb2.StateChangeResponse.FromString,
+                _registered_method=True)
+        self.ListReferences = channel.unary_unary(
+                '/nigran.v1.Curation/ListReferences',
+                request_serializer=nigran_dot_v1_dot_curation__pb2.ListReferencesRequest.SerializeToString,
+                response_deserializer=nigran_dot_v1_dot_curation__pb2.ListReferencesResponse.FromString,
+                _registered_method=True)
+        self.ReportMatch = channel.unary_unary(
+                '/nigran.v1.Curation/ReportMatch',
+                request_serializer=nigran_dot_v1_dot_curation__pb2.ReportMatchRequest.SerializeToString,
+                response_deserializer=nigran_dot_v1_dot_curation__pb2.ReportMatchResponse.FromString,
+                _registered_method=True)
+        self.GetReferenceStats = channel.unary_unary(
+                '/nigran.v1.Curation/GetReferenceStats',
+                request_serializer=nigran_dot_v1_dot_curation__pb2.GetReferenceRequest.SerializeToString,
+                response_deserializer=nigran_dot_v1_dot_curation__pb2.ReferenceStats.FromString,
+                _registered_method=True)
+        self.GetCurationStats = channel.unary_unary(
+                '/nigran.v1.Curation/GetCurationStats',
+                request_serializer=nigran_dot_v1_dot_curation__pb2.GetCurationStatsRequest.SerializeToString,
+                response_deserializer=nigran_dot_v1_dot_curation__pb2.CurationStats.FromString,
+                _registered_method=True)
+        self.QueryAudit = channel.unary_unary(
+                '/nigran.v1.Curation/QueryAudit',
+                request_serializer=nigran_dot_v1_dot_curation__pb2.QueryAuditRequest.SerializeToString,
+                response_deserializer=nigran_dot_v1_dot_curation__pb2.QueryAuditResponse.FromString,
+                _registered_method=True)
+        self.ExportReferences = channel.unary_stream(
+                '/nigran.v1.Curation/ExportReferences',
+                request_serializer=nigran_dot_v1_dot_curation__pb2.ExportReferencesRequest.SerializeToString,
+                response_deserializer=nigran_dot_v1_dot_curation__pb2.Reference.FromString,
+                _registered_method=True)
+        self.ImportReferences = channel.stream_unary(
+                '/nigran.v1.Curation/ImportReferences',
+                request_serializer=nigran_dot_v1_dot_curation__pb2.Reference.SerializeToString,
+                response_deserializer=nigran_dot_v1_dot_curation__pb2.ImportReferencesResponse.FromString,
+                _registered_method=True)
 
 
 class CurationServicer:
@@ -78,6 +153,107 @@ class CurationServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateBank(self, request, context):
+        """Banks. A bank is NORMAL (its items flag posts) or SUPPRESSION (an
+        allow-list: a post matching one of its items is not flagged).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListBanks(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateBank(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DeleteBank(self, request, context):
+        """Refused (FAILED_PRECONDITION) while the bank holds items, unless `force`,
+        which removes them first (tombstones keep the bank name).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def UpdateReference(self, request, context):
+        """Item actions. Every one is visible to the very next Match.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def DisableReferences(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EnableReferences(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReleaseReferences(self, request, context):
+        """Returns quarantined items to matching.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListReferences(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReportMatch(self, request, context):
+        """Feedback on a match, and what it adds up to.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetReferenceStats(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetCurationStats(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def QueryAudit(self, request, context):
+        """The append-only record of every change, newest first.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportReferences(self, request, context):
+        """Items and tombstones changed after a cursor, in change order. Each
+        Reference carries its change_seq; pass the last one as the next `after`.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ImportReferences(self, request_iterator, context):
+        """Applies an export (idempotent; tombstones remove).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CurationServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -95,6 +271,81 @@ def add_CurationServicer_to_server(servicer, server):
                     servicer.GetReference,
                     request_deserializer=nigran_dot_v1_dot_curation__pb2.GetReferenceRequest.FromString,
                     response_serializer=nigran_dot_v1_dot_curation__pb2.Reference.SerializeToString,
+            ),
+            'CreateBank': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateBank,
+                    request_deserializer=nigran_dot_v1_dot_curation__pb2.CreateBankRequest.FromString,
+                    response_serializer=nigran_dot_v1_dot_curation__pb2.Bank.SerializeToString,
+            ),
+            'ListBanks': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListBanks,
+                    request_deserializer=nigran_dot_v1_dot_curation__pb2.ListBanksRequest.FromString,
+                    response_serializer=nigran_dot_v1_dot_curation__pb2.ListBanksResponse.SerializeToString,
+            ),
+            'UpdateBank': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateBank,
+                    request_deserializer=nigran_dot_v1_dot_curation__pb2.UpdateBankRequest.FromString,
+                    response_serializer=nigran_dot_v1_dot_curation__pb2.Bank.SerializeToString,
+            ),
+            'DeleteBank': grpc.unary_unary_rpc_method_handler(
+                    servicer.DeleteBank,
+                    request_deserializer=nigran_dot_v1_dot_curation__pb2.DeleteBankRequest.FromString,
+                    response_serializer=nigran_dot_v1_dot_curation__pb2.DeleteBankResponse.SerializeToString,
+            ),
+            'UpdateReference': grpc.unary_unary_rpc_method_handler(
+                    servicer.UpdateReference,
+                    request_deserializer=nigran_dot_v1_dot_curation__pb2.UpdateReferenceRequest.FromString,
+                    response_serializer=nigran_dot_v1_dot_curation__pb2.Reference.SerializeToString,
+            ),
+            'DisableReferences': grpc.unary_unary_rpc_method_handler(
+                    servicer.DisableReferences,
+                    request_deserializer=nigran_dot_v1_dot_curation__pb2.DisableReferencesRequest.FromString,
+                    response_serializer=nigran_dot_v1_dot_curation__pb2.StateChangeResponse.SerializeToString,
+            ),
+            'EnableReferences': grpc.unary_unary_rpc_method_handler(
+                    servicer.EnableReferences,
+                    request_deserializer=nigran_dot_v1_dot_curation__pb2.ReferenceIds.FromString,
+                    response_serializer=nigran_dot_v1_dot_curation__pb2.StateChangeResponse.SerializeToString,
+            ),
+            'ReleaseReferences': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReleaseReferences,
+                    request_deserializer=nigran_dot_v1_dot_curation__pb2.ReferenceIds.FromString,
+                    response_serializer=nigran_dot_v1_dot_curation__pb2.StateChangeResponse.SerializeToString,
+            ),
+            'ListReferences': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListReferences,
+                    request_deserializer=nigran_dot_v1_dot_curation__pb2.ListReferencesRequest.FromString,
+                    response_serializer=nigran_dot_v1_dot_curation__pb2.ListReferencesResponse.SerializeToString,
+            ),
+            'ReportMatch': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReportMatch,
+                    request_deserializer=nigran_dot_v1_dot_curation__pb2.ReportMatchRequest.FromString,
+                    response_serializer=nigran_dot_v1_dot_curation__pb2.ReportMatchResponse.SerializeToString,
+            ),
+            'GetReferenceStats': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetReferenceStats,
+                    request_deserializer=nigran_dot_v1_dot_curation__pb2.GetReferenceRequest.FromString,
+                    response_serializer=nigran_dot_v1_dot_curation__pb2.ReferenceStats.SerializeToString,
+            ),
+            'GetCurationStats': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCurationStats,
+                    request_deserializer=nigran_dot_v1_dot_curation__pb2.GetCurationStatsRequest.FromString,
+                    response_serializer=nigran_dot_v1_dot_curation__pb2.CurationStats.SerializeToString,
+            ),
+            'QueryAudit': grpc.unary_unary_rpc_method_handler(
+                    servicer.QueryAudit,
+                    request_deserializer=nigran_dot_v1_dot_curation__pb2.QueryAuditRequest.FromString,
+                    response_serializer=nigran_dot_v1_dot_curation__pb2.QueryAuditResponse.SerializeToString,
+            ),
+            'ExportReferences': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExportReferences,
+                    request_deserializer=nigran_dot_v1_dot_curation__pb2.ExportReferencesRequest.FromString,
+                    response_serializer=nigran_dot_v1_dot_curation__pb2.Reference.SerializeToString,
+            ),
+            'ImportReferences': grpc.stream_unary_rpc_method_handler(
+                    servicer.ImportReferences,
+                    request_deserializer=nigran_dot_v1_dot_curation__pb2.Reference.FromString,
+                    response_serializer=nigran_dot_v1_dot_curation__pb2.ImportReferencesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -180,6 +431,411 @@ class Curation:
             '/nigran.v1.Curation/GetReference',
             nigran_dot_v1_dot_curation__pb2.GetReferenceRequest.SerializeToString,
             nigran_dot_v1_dot_curation__pb2.Reference.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateBank(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nigran.v1.Curation/CreateBank',
+            nigran_dot_v1_dot_curation__pb2.CreateBankRequest.SerializeToString,
+            nigran_dot_v1_dot_curation__pb2.Bank.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListBanks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nigran.v1.Curation/ListBanks',
+            nigran_dot_v1_dot_curation__pb2.ListBanksRequest.SerializeToString,
+            nigran_dot_v1_dot_curation__pb2.ListBanksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateBank(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nigran.v1.Curation/UpdateBank',
+            nigran_dot_v1_dot_curation__pb2.UpdateBankRequest.SerializeToString,
+            nigran_dot_v1_dot_curation__pb2.Bank.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DeleteBank(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nigran.v1.Curation/DeleteBank',
+            nigran_dot_v1_dot_curation__pb2.DeleteBankRequest.SerializeToString,
+            nigran_dot_v1_dot_curation__pb2.DeleteBankResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def UpdateReference(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nigran.v1.Curation/UpdateReference',
+            nigran_dot_v1_dot_curation__pb2.UpdateReferenceRequest.SerializeToString,
+            nigran_dot_v1_dot_curation__pb2.Reference.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def DisableReferences(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nigran.v1.Curation/DisableReferences',
+            nigran_dot_v1_dot_curation__pb2.DisableReferencesRequest.SerializeToString,
+            nigran_dot_v1_dot_curation__pb2.StateChangeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EnableReferences(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nigran.v1.Curation/EnableReferences',
+            nigran_dot_v1_dot_curation__pb2.ReferenceIds.SerializeToString,
+            nigran_dot_v1_dot_curation__pb2.StateChangeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReleaseReferences(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nigran.v1.Curation/ReleaseReferences',
+            nigran_dot_v1_dot_curation__pb2.ReferenceIds.SerializeToString,
+            nigran_dot_v1_dot_curation__pb2.StateChangeResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListReferences(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nigran.v1.Curation/ListReferences',
+            nigran_dot_v1_dot_curation__pb2.ListReferencesRequest.SerializeToString,
+            nigran_dot_v1_dot_curation__pb2.ListReferencesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReportMatch(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nigran.v1.Curation/ReportMatch',
+            nigran_dot_v1_dot_curation__pb2.ReportMatchRequest.SerializeToString,
+            nigran_dot_v1_dot_curation__pb2.ReportMatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetReferenceStats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nigran.v1.Curation/GetReferenceStats',
+            nigran_dot_v1_dot_curation__pb2.GetReferenceRequest.SerializeToString,
+            nigran_dot_v1_dot_curation__pb2.ReferenceStats.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCurationStats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nigran.v1.Curation/GetCurationStats',
+            nigran_dot_v1_dot_curation__pb2.GetCurationStatsRequest.SerializeToString,
+            nigran_dot_v1_dot_curation__pb2.CurationStats.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def QueryAudit(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nigran.v1.Curation/QueryAudit',
+            nigran_dot_v1_dot_curation__pb2.QueryAuditRequest.SerializeToString,
+            nigran_dot_v1_dot_curation__pb2.QueryAuditResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportReferences(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/nigran.v1.Curation/ExportReferences',
+            nigran_dot_v1_dot_curation__pb2.ExportReferencesRequest.SerializeToString,
+            nigran_dot_v1_dot_curation__pb2.Reference.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ImportReferences(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_unary(
+            request_iterator,
+            target,
+            '/nigran.v1.Curation/ImportReferences',
+            nigran_dot_v1_dot_curation__pb2.Reference.SerializeToString,
+            nigran_dot_v1_dot_curation__pb2.ImportReferencesResponse.FromString,
             options,
             channel_credentials,
             insecure,
