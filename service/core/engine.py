@@ -207,12 +207,7 @@ class Engine:
 
     def add_references(self, refs: Sequence[NewReference], *, actor: str = "") -> list[ReferenceItem]:
         limits = self.config.limits
-        if not refs:
-            raise InvalidInput("references", "at least one reference is required")
-        if len(refs) > limits.max_references_per_request:
-            raise LimitExceeded(
-                "references", f"{len(refs)} items exceed the limit of {limits.max_references_per_request} per call"
-            )
+        _check_count("references", len(refs), limits.max_references_per_request)
         prepared_texts: list[PreparedText] = []
         labels: list[tuple[str, ...]] = []
         for i, ref in enumerate(refs):
@@ -271,12 +266,7 @@ class Engine:
 
     def validate_posts(self, posts: Sequence[Post]) -> None:
         limits = self.config.limits
-        if not posts:
-            raise InvalidInput("posts", "at least one post is required")
-        if len(posts) > limits.max_posts_per_request:
-            raise LimitExceeded(
-                "posts", f"{len(posts)} posts exceed the limit of {limits.max_posts_per_request} per request"
-            )
+        _check_count("posts", len(posts), limits.max_posts_per_request)
         for i, post in enumerate(posts):
             _check_text(f"posts[{i}].text", post.text, limits.max_text_bytes)
 
@@ -364,6 +354,13 @@ class _Admission:
         if item.state is ReferenceState.ACTIVE:
             return True
         return item.state is ReferenceState.DISABLED and item.disabled_until is not None and item.disabled_until <= self.now
+
+
+def _check_count(field: str, count: int, limit: int) -> None:
+    if count == 0:
+        raise InvalidInput(field, "at least one is required")
+    if count > limit:
+        raise LimitExceeded(field, f"{count} exceed the limit of {limit} per request")
 
 
 def _check_text(field: str, text: str, max_bytes: int) -> None:

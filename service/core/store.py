@@ -251,11 +251,10 @@ class ReferenceStore:
         now = time.time()
         with self._tx() as cur:
             for ref_id in ids:
-                row = cur.execute(f"SELECT {_REF_COLUMNS} FROM refs WHERE id = ?", (ref_id,)).fetchone()
-                if row is None or row[13] == ReferenceState.REMOVED.value:
+                item = _live_item(cur, ref_id, now)
+                if item is None:
                     missing.append(ref_id)
                     continue
-                item = _row_to_item(row)
                 cur.execute(
                     "UPDATE refs SET state = 'removed', text = '', canonical = '', vector = NULL,"
                     " updated_at = ?, disabled_until = NULL, change_seq = ? WHERE vid = ?",
@@ -511,11 +510,10 @@ class ReferenceStore:
         now = time.time()
         with self._tx() as cur:
             for ref_id in ids:
-                row = cur.execute(f"SELECT {_REF_COLUMNS} FROM refs WHERE id = ?", (ref_id,)).fetchone()
-                if row is None or row[13] == ReferenceState.REMOVED.value:
+                item = _live_item(cur, ref_id, now)
+                if item is None:
                     missing.append(ref_id)
                     continue
-                item = _row_to_item(row, now)
                 if item.state not in allowed_from:
                     continue
                 cur.execute(
@@ -532,10 +530,9 @@ class ReferenceStore:
         self, ref_id: str, *, labels: Sequence[str], metadata: Mapping[str, str], actor: str
     ) -> ReferenceItem:
         with self._tx() as cur:
-            row = cur.execute(f"SELECT {_REF_COLUMNS} FROM refs WHERE id = ?", (ref_id,)).fetchone()
-            if row is None or row[13] == ReferenceState.REMOVED.value:
+            old = _live_item(cur, ref_id, time.time())
+            if old is None:
                 raise NotFound("reference", ref_id)
-            old = _row_to_item(row)
             if tuple(labels) == old.labels and dict(metadata) == dict(old.metadata):
                 return old
             cur.execute(
@@ -668,6 +665,14 @@ def _migrate(conn: sqlite3.Connection) -> None:
         existing = {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
         if existing and column not in existing:
             conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
+
+
+def _live_item(cur: sqlite3.Cursor, ref_id: str, now: float) -> ReferenceItem | None:
+    """The item with this id unless it is missing or removed (a tombstone)."""
+    row = cur.execute(f"SELECT {_REF_COLUMNS} FROM refs WHERE id = ?", (ref_id,)).fetchone()
+    if row is None or row[13] == ReferenceState.REMOVED.value:
+        return None
+    return _row_to_item(row, now)
 
 
 def _row_to_item(row: Sequence[Any], now: float | None = None) -> ReferenceItem:
