@@ -119,7 +119,8 @@ def _digits(text: str, rng: random.Random) -> str:
     systems = (ASCII_DIGITS, ARABIC_INDIC_DIGITS, EXTENDED_DIGITS)
     target = rng.choice(systems)
     table = {ord(d): target[i] for system in systems for i, d in enumerate(system) if system is not target}
-    return text.translate(table)
+    # Keycap emoji (1️⃣) only exist with ASCII digits; leave them alone.
+    return re.sub(r"\d(?![\ufe0f\u20e3])", lambda m: m.group(0).translate(table), text)
 
 
 def _punctuation(text: str, rng: random.Random) -> str:
