@@ -35,5 +35,14 @@ typecheck: install
 proto: install
 	PYTHON=$(BIN)/python scripts/gen_proto.sh
 
+# Verdict quality on ../shared/data (TICO-19, NTREX-128): a sample, a few minutes.
+# EVAL_ARGS=--full for every sentence; --data-dir DIR for your own line-aligned data.
+eval: model
+	$(BIN)/python -m evaluation eval $(EVAL_ARGS)
+
+# Re-picks the operating points and the margin background (service/calibration/).
+calibrate: model
+	$(BIN)/python -m evaluation calibrate $(CALIBRATE_ARGS)
+
 clean:
-	rm -rf $(VENV) $(DATA) .pytest_cache .mypy_cache
+	rm -rf $(VENV) $(DATA) .pytest_cache .mypy_cache eval_out

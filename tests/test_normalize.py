@@ -518,3 +518,9 @@ def test_dropping_a_word_changes_fingerprint(words: list[str], data: st.DataObje
     i = data.draw(st.integers(min_value=0, max_value=len(words) - 1))
     dropped = words[:i] + words[i + 1 :]
     assert fingerprint(" ".join(words)) != fingerprint(" ".join(dropped))
+
+
+def test_vocalised_yeh_barree_hamza_keeps_its_hamza() -> None:
+    # ے + fatha + hamza (a harakat on ۓ) is still ئے, not bare ے: گۓَ == گئے.
+    assert canonical_form("گۓ\u064e") == canonical_form("گئے") == canonical_form("گۓ")
+    assert canonical_form("گۓ\u064e") != canonical_form("گے")

@@ -15,7 +15,7 @@ import re
 import threading
 import typing
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from service.core.config import Thresholds
 from service.core.domain import DEFAULT_BANK
@@ -95,7 +95,12 @@ def resolve_thresholds(defaults: Thresholds, bank: Bank) -> Thresholds:
     stale = sorted(set(bank.thresholds) - set(usable))
     if stale:
         log.warning("bank %s overrides unknown threshold(s) %s: ignored", bank.name, ", ".join(stale))
-    return dataclasses.replace(defaults, **usable, source=f"{defaults.source} + bank {bank.name} overrides")
+    changes: dict[str, Any] = dict(usable, source=f"{defaults.source} + bank {bank.name} overrides")
+    if "translation_margin" in usable:
+        # A bank's own margin applies to every language pair; otherwise the
+        # calibrated per-pair margins would silently take precedence over it.
+        changes["translation_margin_by_pair"] = {}
+    return dataclasses.replace(defaults, **changes)
 
 
 class BankCatalog:

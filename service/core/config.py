@@ -21,6 +21,8 @@ from service.core.errors import ConfigError
 BUNDLED_MODEL = "bundled:multilingual-e5-small"
 DEFAULT_DATA_DIR = Path("var")
 DEFAULT_PORT = 50051
+# Written by `make calibrate` for the bundled model; shipped inside the package.
+DEFAULT_CALIBRATION_DIR = Path(__file__).resolve().parent.parent / "calibration"
 
 
 @dataclass(frozen=True)
@@ -59,8 +61,23 @@ class Thresholds:
     # sample, a floor under the margin test with one. e5 cosines are compressed
     # (unrelated texts score 0.70-0.84), hence the high value.
     translation_cosine: float = 0.86
+    # Per language pair, "post>reference" (e.g. "ps>en"): a translation margin
+    # that replaces translation_margin for that direction. Calibration fills
+    # it because the model aligns some pairs (ur-en) better than others (ps-en).
+    translation_margin_by_pair: Mapping[str, float] = field(default_factory=dict)
     # Where these numbers came from (file, data set, date); shown in logs.
     source: str = "built-in defaults"
+
+    def __post_init__(self) -> None:
+        for pair, value in self.translation_margin_by_pair.items():
+            post, sep, ref = pair.partition(">")
+            if not (sep and post and ref) or not isinstance(value, (int, float)):
+                raise ConfigError(
+                    f"thresholds.translation_margin_by_pair: {pair!r} = {value!r}; expected \"post>reference\" = number"
+                )
+
+    def translation_margin_for(self, post_lang: str, reference_lang: str) -> float:
+        return float(self.translation_margin_by_pair.get(f"{post_lang}>{reference_lang}", self.translation_margin))
 
 
 @dataclass(frozen=True)
@@ -136,6 +153,9 @@ class NigranConfig:
     server: ServerConfig = field(default_factory=ServerConfig)
     # A calibration file (JSON) whose "thresholds" object replaces `thresholds`.
     thresholds_file: Path | None = None
+    # Margin background sample and calibrated thresholds (service/core/calibration.py);
+    # used only when made with the running model. None: raw-cosine thresholds.
+    calibration_dir: Path | None = DEFAULT_CALIBRATION_DIR
     # Where the provisioned bundled model is cached; None means data_dir.
     model_cache: Path | None = None
     # Index snapshots are written after this many changes, and on shutdown.

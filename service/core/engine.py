@@ -10,6 +10,7 @@ vectors kept in the store.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -25,6 +26,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from service.core.banks import BankCatalog
+from service.core.calibration import load_calibration
 from service.core.compaction import IndexCompactor
 from service.core.config import NigranConfig
 from service.core.curation import Curation
@@ -34,7 +36,7 @@ from service.core.errors import IndexCorrupt, InvalidInput, LimitExceeded, Model
 from service.core.index import NO_ID, FaissIndex, VectorIndex
 from service.core.labels import check_labels
 from service.core.langid import detect_language
-from service.core.margin import Background, ratio_margin
+from service.core.margin import Background
 from service.core.matcher import Candidate, Matcher, PostFeatures
 from service.core.normalize import canonical_form, clean_for_embedding, fingerprint
 from service.core.quarantine import QuarantineMonitor
@@ -47,7 +49,9 @@ SUPPORTED_LANGS = frozenset({"en", "ur", "ps"})
 # The index holds disabled and quarantined items too (re-enabling is then
 # instant); fetch extra neighbours so they do not crowd out matchable ones.
 CANDIDATE_HEADROOM = 4
-MIN_CANDIDATES = 16
+# Cross-language candidates rank below same-language ones on raw cosine (the
+# model's language bias); margin rescoring needs them in the candidate list.
+MIN_CANDIDATES = 64
 SNAPSHOT_INDEX = "faiss.index"
 SNAPSHOT_MANIFEST = "snapshot.json"
 
@@ -134,7 +138,9 @@ class Engine:
         self._write_lock = threading.Lock()
         self._changes_since_snapshot = 0
         self._snapshotting = threading.Lock()
-        self._ref_neighbourhood = np.zeros(0, dtype=np.float32)
+        # Per vid, the reference's background neighbourhood in each column of
+        # Background.columns (precomputed: a reference is added once, matched often).
+        self._ref_neighbourhood = np.zeros((0, len(background.columns) if background else 1), dtype=np.float32)
         if background is not None:
             self._refresh_neighbourhoods()
 
@@ -157,6 +163,9 @@ class Engine:
             embedder = BatchingEmbedder(
                 SentenceTransformerEmbedder(config.model, config.model_cache_dir), max_batch=2 * config.model.batch_size
             )
+        if background is None:
+            calibration = load_calibration(config, embedder.model_id)
+            config, background = dataclasses.replace(config, thresholds=calibration.thresholds), calibration.background
         store = ReferenceStore(config.store_path)
         index = _load_snapshot(config.index_dir, store, embedder.model_id)
         if index is None:
@@ -285,7 +294,7 @@ class Engine:
             scores, vids = self._index.search(vectors, k)
         exact = self.store.find_by_fingerprints(prepared[i].fingerprint for i in live)
         items = self.store.get_by_vids(int(v) for v in vids.reshape(-1) if v != NO_ID)
-        post_nb = self.background.neighbourhood(vectors) if self.background is not None else None
+        post_nb = self.background.neighbourhoods(vectors) if self.background is not None else None
 
         allowed = _Admission(frozenset(banks), time.time(), self.banks)
         results = [
@@ -307,8 +316,8 @@ class Engine:
                 if item is None or not allowed(item):
                     continue
                 margin = None
-                if post_nb is not None:
-                    margin = ratio_margin(float(score), float(post_nb[row]), float(self._ref_neighbourhood[item.vid]))
+                if self.background is not None and post_nb is not None:
+                    margin = self.background.margin(float(score), post_nb[row], self._ref_neighbourhood[item.vid], text.lang, item.lang)
                 candidates.append(Candidate(item=item, cosine=float(score), margin=margin))
             features = PostFeatures(posts[i].id, text.canonical, text.fingerprint, text.lang)
             results[i] = self.suppression.decide(self.matcher, features, candidates, top_k)
@@ -323,10 +332,10 @@ class Engine:
             return
         need = int(vids.max()) + 1
         if need > len(self._ref_neighbourhood):
-            grown = np.zeros(max(need, 2 * len(self._ref_neighbourhood)), dtype=np.float32)
+            grown = np.zeros((max(need, 2 * len(self._ref_neighbourhood)), len(self.background.columns)), dtype=np.float32)
             grown[: len(self._ref_neighbourhood)] = self._ref_neighbourhood
             self._ref_neighbourhood = grown
-        self._ref_neighbourhood[vids] = self.background.neighbourhood(vectors)
+        self._ref_neighbourhood[vids] = self.background.neighbourhoods(vectors)
 
     def _refresh_neighbourhoods(self) -> None:
         for vids, vectors in self.store.indexable_vectors(self.embedder.model_id):

@@ -61,7 +61,7 @@ class Matcher:
             return None
         if candidate.margin is None:
             return _match(candidate, Verdict.TRANSLATION, Signal.SEMANTIC, candidate.cosine)
-        if candidate.margin >= thresholds.translation_margin:
+        if candidate.margin >= thresholds.translation_margin_for(post.lang, item.lang):
             return _match(candidate, Verdict.TRANSLATION, Signal.SEMANTIC, candidate.margin)
         return None
 

@@ -323,6 +323,14 @@ _RECOMPOSE: Final[tuple[tuple[str, str], ...]] = (
 )
 
 
+# Harakat may sit between the base and its hamza: canonical ordering puts
+# fatha/kasra (ccc 30-32) before hamza above (ccc 230), so a vocalised ۓ
+# decomposes to ے + fatha + hamza and would otherwise lose its hamza.
+_RECOMPOSE_RE: Final[tuple[tuple[re.Pattern[str], str], ...]] = tuple(
+    (re.compile(re.escape(seq[0]) + "[\u064b-\u0652]*" + re.escape(seq[1:])), letter) for seq, letter in _RECOMPOSE
+)
+
+
 def _canon_char(ch: str) -> str:
     cp = ord(ch)
     if cp in _DROP_MARKS:
@@ -353,8 +361,8 @@ def _canonical_once(text: str) -> str:
     # compatibility-decomposed form, and full decomposition exposes every
     # diacritic (including hamza/madda inside أ ؤ ئ آ) to the stripping below.
     text = unicodedata.normalize("NFKD", text)
-    for seq, letter in _RECOMPOSE:
-        text = text.replace(seq, letter)
+    for pattern, letter in _RECOMPOSE_RE:
+        text = pattern.sub(letter, text)
     text = "".join(_canon_char(ch) for ch in text)
     text = _WHITESPACE.sub(" ", text).strip()
     # Compose at the end so scripts whose marks we keep (Devanagari, Hangul,
