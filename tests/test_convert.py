@@ -78,3 +78,16 @@ def test_generated_code_is_fresh(tmp_path) -> None:  # type: ignore[no-untyped-d
     committed = repo / "service/api/_generated/nigran/v1"
     for path in sorted(committed.glob("*.py*")):
         assert filecmp.cmp(path, out / "nigran/v1" / path.name, shallow=False), f"{path.name} is stale: run make proto"
+
+
+def test_loaded_index_to_pb() -> None:
+    from service.core.artifact import LoadedIndex, Manifest
+
+    manifest = Manifest(
+        version="v1", model_id="m@abc", dim=384, index_type="ivf-sq", params={"nlist": 4, "nprobe": 2}, count=10,
+        created_at=1.0, generation=7, recall_at_10=0.99,
+    )
+    pb = convert.loaded_index_to_pb(LoadedIndex(path="/a/v1", manifest=manifest, added=2, removed=1, size=11))
+    assert (pb.path, pb.version, pb.model_id, pb.index_type, pb.generation) == ("/a/v1", "v1", "m@abc", "ivf-sq", 7)
+    assert (pb.added, pb.removed, pb.size) == (2, 1, 11)
+    assert pb.recall_at_10 == pytest.approx(0.99)

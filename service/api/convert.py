@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from service.api._generated.nigran.v1 import curation_pb2, matcher_pb2
+from service.api._generated.nigran.v1 import admin_pb2, curation_pb2, matcher_pb2
+from service.core.artifact import LoadedIndex
 from service.core.domain import (
     DEFAULT_BANK,
     Match,
@@ -143,4 +144,19 @@ def reference_to_pb(item: ReferenceItem) -> curation_pb2.Reference:
         created_at=timestamp_to_pb(item.created_at),
         updated_at=timestamp_to_pb(item.updated_at),
         state=_STATE_TO_PB[item.state],
+    )
+
+
+def loaded_index_to_pb(loaded: LoadedIndex) -> admin_pb2.LoadIndexResponse:
+    manifest = loaded.manifest
+    return admin_pb2.LoadIndexResponse(
+        path=loaded.path,
+        version=manifest.version,
+        model_id=manifest.model_id,
+        index_type=manifest.index_type,
+        generation=manifest.generation,
+        added=loaded.added,
+        removed=loaded.removed,
+        size=loaded.size,
+        recall_at_10=manifest.recall_at_10 or 0.0,
     )

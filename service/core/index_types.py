@@ -30,6 +30,7 @@ TRAIN_POINTS_PER_LIST = 64
 MIN_TRAIN_POINTS_PER_LIST = 39
 DEFAULT_NPROBE = 16
 DEFAULT_PQ_M = 48  # 384 / 48 = 8 dims per sub-quantiser, 48 bytes per vector
+PQ_CODEBOOK = 256  # 8-bit codes: each sub-quantiser's k-means needs this many points at least
 
 
 @dataclass(frozen=True)
@@ -82,8 +83,9 @@ def new_index(spec: IndexSpec, dim: int, train: Vectors | None = None) -> FaissI
         if dim % spec.m:
             raise InvalidInput("m", f"PQ sub-quantisers ({spec.m}) must divide the dimension {dim}")
         ivf = faiss.IndexIVFPQ(quantizer, dim, spec.nlist, spec.m, 8, metric)
-    if train is None or len(train) < spec.nlist:
-        raise InvalidInput("vectors", f"{spec.type} with {spec.nlist} lists needs at least {spec.nlist} training vectors")
+    need = max(spec.nlist, PQ_CODEBOOK if spec.type == "ivf-pq" else 0)
+    if train is None or len(train) < need:
+        raise InvalidInput("vectors", f"{spec.type} with {spec.nlist} lists needs at least {need} training vectors")
     ivf.train(np.ascontiguousarray(train, dtype=np.float32))
     ivf.set_direct_map_type(faiss_any.DirectMap.Hashtable)
     ivf.nprobe = spec.nprobe
@@ -98,4 +100,4 @@ def set_nprobe(index: FaissIndex, nprobe: int) -> None:
 
 
 def train_sample_size(spec: IndexSpec) -> int:
-    return spec.nlist * TRAIN_POINTS_PER_LIST
+    return max(spec.nlist, PQ_CODEBOOK if spec.type == "ivf-pq" else 0) * TRAIN_POINTS_PER_LIST
