@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--artifacts", type=Path, help="where artifacts go (default DATA_DIR/artifacts)")
     b.add_argument("--batch-size", type=int, default=256)
     b.add_argument("--index-type", choices=INDEX_TYPES, help="default: flat up to 200k items, ivf-sq above")
-    b.add_argument("--nlist", type=int, default=0, help="IVF lists (default ~4*sqrt(n))")
+    b.add_argument("--nlist", type=int, default=0, help="IVF lists (default ~sqrt(n))")
     b.add_argument("--nprobe", type=int, default=0, help="IVF lists searched (default: raised until the recall floor)")
     b.add_argument("--m", type=int, default=0, help="PQ sub-quantisers (ivf-pq; default 48)")
     b.add_argument("--recall-floor", type=float, default=DEFAULT_RECALL_FLOOR)

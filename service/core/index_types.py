@@ -25,8 +25,9 @@ INDEX_TYPES: tuple[IndexType, ...] = ("flat", "ivf", "ivf-sq", "ivf-pq")
 # Exact search over 200k x 384 floats is ~300 MB and a few ms per query on two
 # cores; above it memory and latency grow linearly, so the choice switches to IVF+SQ8.
 FLAT_MAX_ITEMS = 200_000
-# FAISS warns below 39 training points per list; k-means on more adds time, not quality.
-TRAIN_POINTS_PER_LIST = 64
+# FAISS warns below 39 training points per list; k-means on more adds time
+# (minutes at 1M on two cores), little quality.
+TRAIN_POINTS_PER_LIST = 40
 MIN_TRAIN_POINTS_PER_LIST = 39
 DEFAULT_NPROBE = 16
 DEFAULT_PQ_M = 48  # 384 / 48 = 8 dims per sub-quantiser, 48 bytes per vector
@@ -45,8 +46,8 @@ class IndexSpec:
 
 
 def default_nlist(n: int) -> int:
-    """About 4·sqrt(n) lists, capped so that every list gets enough training points."""
-    return max(1, min(int(4 * math.sqrt(max(n, 1))), n // MIN_TRAIN_POINTS_PER_LIST or 1))
+    """About sqrt(n) lists (1000 at 1M), capped so that every list gets enough training points."""
+    return max(1, min(int(math.sqrt(max(n, 1))), n // MIN_TRAIN_POINTS_PER_LIST or 1))
 
 
 def choose_spec(n: int, *, type: IndexType | None = None, nlist: int = 0, nprobe: int = 0, m: int = 0) -> IndexSpec:
