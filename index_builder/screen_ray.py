@@ -82,6 +82,7 @@ def run_ray(config: NigranConfig, options: "ScreenOptions", pending: Iterator[tu
     threads = config.model.threads or 1
     cpus = int(ray.cluster_resources().get("CPU", 1))  # type: ignore[no-untyped-call]
     workers = options.workers or max(1, cpus // threads)
+    workers = min(workers, len(items))  # more actors than batches would only load idle models
     config = dataclasses.replace(config, model=dataclasses.replace(config.model, threads=threads))
     sizes = {item["batch"]: item["size"] for item in items}
     ds = ray.data.from_items(items, override_num_blocks=len(items)).map_batches(
