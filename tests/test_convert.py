@@ -124,3 +124,14 @@ def test_feedback_stats_audit_import_round_trips() -> None:
     summary = ImportSummary(added=1, updated=2, removed=3, unchanged=4, skipped=("x",))
     assert convert.import_summary_from_pb(convert.import_summary_to_pb(summary)) == summary
     assert convert.state_from_pb(convert.state_to_pb(None)) is None
+def test_loaded_index_to_pb() -> None:
+    from service.core.artifact import LoadedIndex, Manifest
+
+    manifest = Manifest(
+        version="v1", model_id="m@abc", dim=384, index_type="ivf-sq", params={"nlist": 4, "nprobe": 2}, count=10,
+        created_at=1.0, generation=7, recall_at_10=0.99,
+    )
+    pb = convert.loaded_index_to_pb(LoadedIndex(path="/a/v1", manifest=manifest, added=2, removed=1, size=11))
+    assert (pb.path, pb.version, pb.model_id, pb.index_type, pb.generation) == ("/a/v1", "v1", "m@abc", "ivf-sq", 7)
+    assert (pb.added, pb.removed, pb.size) == (2, 1, 11)
+    assert pb.recall_at_10 == pytest.approx(0.99)

@@ -8,7 +8,8 @@ from typing import Any
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from service.api._generated.nigran.v1 import curation_pb2, matcher_pb2
+from service.api._generated.nigran.v1 import admin_pb2, curation_pb2, matcher_pb2
+from service.core.artifact import LoadedIndex
 from service.core.banks import Bank, BankChanges, BankKind, overridable_thresholds
 from service.core.config import Thresholds
 from service.core.curation import CurationStats, ImportSummary, ReferenceStats
@@ -380,3 +381,16 @@ def import_summary_to_pb(summary: ImportSummary) -> curation_pb2.ImportReference
 
 def import_summary_from_pb(pb: curation_pb2.ImportReferencesResponse) -> ImportSummary:
     return ImportSummary(added=pb.added, updated=pb.updated, removed=pb.removed, unchanged=pb.unchanged, skipped=tuple(pb.skipped))
+def loaded_index_to_pb(loaded: LoadedIndex) -> admin_pb2.LoadIndexResponse:
+    manifest = loaded.manifest
+    return admin_pb2.LoadIndexResponse(
+        path=loaded.path,
+        version=manifest.version,
+        model_id=manifest.model_id,
+        index_type=manifest.index_type,
+        generation=manifest.generation,
+        added=loaded.added,
+        removed=loaded.removed,
+        size=loaded.size,
+        recall_at_10=manifest.recall_at_10 or 0.0,
+    )

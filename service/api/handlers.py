@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Callable, Iterator
 
 import grpc
 
 from service.api import convert
-from service.api._generated.nigran.v1 import curation_pb2, curation_pb2_grpc, matcher_pb2, matcher_pb2_grpc
+from service.api._generated.nigran.v1 import admin_pb2, admin_pb2_grpc, curation_pb2, curation_pb2_grpc, matcher_pb2, matcher_pb2_grpc
 from service.api.interceptors import current_actor
 from service.core.banks import Bank
 from service.core.engine import Engine
@@ -134,3 +135,11 @@ class CurationServicer(curation_pb2_grpc.CurationServicer):  # type: ignore[misc
     def ImportReferences(self, requests: Iterator[curation_pb2.Reference], context: grpc.ServicerContext) -> Any:
         items = (convert.reference_from_pb(r) for r in requests)
         return convert.import_summary_to_pb(self._engine().curation.import_items(items, actor=current_actor.get()))
+
+
+class AdminServicer(admin_pb2_grpc.AdminServicer):  # type: ignore[misc]
+    def __init__(self, engine: EngineProvider) -> None:
+        self._engine = engine
+
+    def LoadIndex(self, request: admin_pb2.LoadIndexRequest, context: grpc.ServicerContext) -> Any:
+        return convert.loaded_index_to_pb(self._engine().load_index_artifact(Path(request.path)))

@@ -17,8 +17,8 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
-from service.api._generated.nigran.v1 import curation_pb2, curation_pb2_grpc, matcher_pb2, matcher_pb2_grpc
-from service.api.handlers import CurationServicer, MatcherServicer
+from service.api._generated.nigran.v1 import admin_pb2, admin_pb2_grpc, curation_pb2, curation_pb2_grpc, matcher_pb2, matcher_pb2_grpc
+from service.api.handlers import AdminServicer, CurationServicer, MatcherServicer
 from service.api.interceptors import AuthInterceptor, ErrorAndLogInterceptor
 from service.core.config import NigranConfig
 from service.core.engine import Engine
@@ -29,6 +29,7 @@ log = logging.getLogger("nigran.server")
 SERVICE_NAMES = (
     matcher_pb2.DESCRIPTOR.services_by_name["Matcher"].full_name,
     curation_pb2.DESCRIPTOR.services_by_name["Curation"].full_name,
+    admin_pb2.DESCRIPTOR.services_by_name["Admin"].full_name,
 )
 
 
@@ -95,6 +96,7 @@ def create_server(config: NigranConfig, *, engine: Engine | None = None) -> Nigr
     nigran = NigranServer(server=server, port=port, health=health_servicer, config=config)
     matcher_pb2_grpc.add_MatcherServicer_to_server(MatcherServicer(nigran.engine), server)
     curation_pb2_grpc.add_CurationServicer_to_server(CurationServicer(nigran.engine), server)
+    admin_pb2_grpc.add_AdminServicer_to_server(AdminServicer(nigran.engine), server)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),

@@ -106,5 +106,5 @@ class IndexCompactor:
         missing = np.setdiff1d(store_ids, fresh_ids, assume_unique=True)
         fresh.remove(extra)
         if missing.size:
-            vids, vectors = store.vectors_for(missing.tolist())
+            vids, vectors = store.vectors_for(missing.tolist(), model_id)
             fresh.add(vids, vectors)

@@ -25,10 +25,11 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
+from service.core.artifact import LoadedIndex, open_artifact, reconcile
 from service.core.banks import BankCatalog
 from service.core.calibration import load_calibration
 from service.core.compaction import IndexCompactor
-from service.core.config import NigranConfig
+from service.core.config import Limits, NigranConfig
 from service.core.curation import Curation
 from service.core.domain import NewReference, Post, PostResult, ReferenceItem, ReferenceState, Verdict
 from service.core.embedder import Embedder
@@ -212,39 +213,34 @@ class Engine:
         if self.background is not None:
             self._refresh_neighbourhoods()
 
+    def load_index_artifact(self, path: Path) -> LoadedIndex:
+        """Swap in an index built by ``index_builder``, brought up to the store's contents.
+
+        The artifact is read and reconciled with the store outside the write
+        lock (matches and writes go on); a last cheap pass under the lock
+        catches writes made meanwhile, then the index is swapped.
+        """
+        found = open_artifact(path, model_id=self.embedder.model_id, dim=self.embedder.dim)
+        # A build may have created banks in the store behind the service's back.
+        self.banks.reload()
+        added, removed, present = reconcile(found, self.store, self.embedder.model_id)
+        with self._write_lock:
+            more_added, more_removed, _ = reconcile(found, self.store, self.embedder.model_id, present=present)
+            with self._index_lock.write():
+                self._index = found.index
+        if self.background is not None:
+            self._refresh_neighbourhoods()
+        log.info("loaded index artifact %s (%s, %d vectors)", found.path, found.manifest.index_type, len(found.index))
+        return LoadedIndex(str(found.path), found.manifest, added + more_added, removed + more_removed, len(found.index))
+
     # -- curation -------------------------------------------------------------
 
     def add_references(self, refs: Sequence[NewReference], *, actor: str = "") -> list[ReferenceItem]:
         limits = self.config.limits
         _check_count("references", len(refs), limits.max_references_per_request)
-        prepared_texts: list[PreparedText] = []
-        labels: list[tuple[str, ...]] = []
-        for i, ref in enumerate(refs):
-            field = f"references[{i}]"
-            _check_text(f"{field}.text", ref.text, limits.max_text_bytes)
-            if ref.lang and ref.lang not in SUPPORTED_LANGS:
-                raise InvalidInput(f"{field}.lang", f"unsupported language {ref.lang!r}; use en, ur or ps")
-            labels.append(check_labels(ref.labels, f"{field}.labels"))
-            prepared = prepare_text(ref.text)
-            if not prepared.canonical:
-                raise InvalidInput(f"{field}.text", "nothing left to match after normalisation (only links, emoji or marks)")
-            prepared_texts.append(prepared)
+        prepared_texts = [prepare_reference(f"references[{i}]", ref, limits) for i, ref in enumerate(refs)]
         vectors = self.embedder.embed([p.cleaned for p in prepared_texts])
-        rows = [
-            PreparedReference(
-                id=ref.id or uuid.uuid4().hex,
-                text=ref.text,
-                canonical=p.canonical,
-                fingerprint=p.fingerprint,
-                declared_lang=ref.lang,
-                detected_lang=p.lang,
-                bank=ref.bank or "default",
-                labels=item_labels,
-                metadata=dict(ref.metadata),
-                vector=vec,
-            )
-            for ref, p, vec, item_labels in zip(refs, prepared_texts, vectors, labels)
-        ]
+        rows = [prepared_reference(ref, p, vec) for ref, p, vec in zip(refs, prepared_texts, vectors)]
         with self._write_lock:
             items = self.store.add(rows, actor=actor, model_id=self.embedder.model_id)
             vids = np.array([item.vid for item in items], dtype=np.int64)
@@ -370,6 +366,34 @@ def _check_count(field: str, count: int, limit: int) -> None:
         raise InvalidInput(field, "at least one is required")
     if count > limit:
         raise LimitExceeded(field, f"{count} exceed the limit of {limit} per request")
+
+
+def prepare_reference(field: str, ref: NewReference, limits: Limits) -> PreparedText:
+    """Validate one reference (errors name ``field``) and normalise its text."""
+    _check_text(f"{field}.text", ref.text, limits.max_text_bytes)
+    if ref.lang and ref.lang not in SUPPORTED_LANGS:
+        raise InvalidInput(f"{field}.lang", f"unsupported language {ref.lang!r}; use en, ur or ps")
+    check_labels(ref.labels, f"{field}.labels")
+    prepared = prepare_text(ref.text)
+    if not prepared.canonical:
+        raise InvalidInput(f"{field}.text", "nothing left to match after normalisation (only links, emoji or marks)")
+    return prepared
+
+
+def prepared_reference(ref: NewReference, prepared: PreparedText, vector: NDArray[np.float32]) -> PreparedReference:
+    return PreparedReference(
+        id=ref.id or uuid.uuid4().hex,
+        text=ref.text,
+        canonical=prepared.canonical,
+        fingerprint=prepared.fingerprint,
+        declared_lang=ref.lang,
+        detected_lang=prepared.lang,
+        bank=ref.bank or "default",
+        # Validated by prepare_reference; this normalises and de-duplicates them.
+        labels=check_labels(ref.labels, "labels"),
+        metadata=dict(ref.metadata),
+        vector=vector,
+    )
 
 
 def _check_text(field: str, text: str, max_bytes: int) -> None:

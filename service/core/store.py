@@ -337,16 +337,42 @@ class ReferenceStore:
             ).fetchall()
         return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
-    def vectors_for(self, vids: Sequence[int]) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
-        marks = ",".join("?" * len(vids))
+    def vid_table(self) -> tuple[NDArray[np.int64], list[str], NDArray[np.bool_]]:
+        """Every stored item's (vid, id, removed?) in vid order, without texts or vectors."""
         with self._lock:
-            rows = self._conn.execute(
-                f"SELECT vid, vector FROM refs WHERE vid IN ({marks}) AND vector IS NOT NULL ORDER BY vid", list(vids)
-            ).fetchall()
-        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-        if not rows:
-            return ids, np.zeros((0, 0), np.float32)
-        return ids, np.stack([np.frombuffer(r[1], dtype=np.float32) for r in rows])
+            rows = self._conn.execute("SELECT vid, id, state = 'removed' FROM refs ORDER BY vid").fetchall()
+        vids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        removed = np.fromiter((bool(r[2]) for r in rows), dtype=np.bool_, count=len(rows))
+        return vids, [r[1] for r in rows], removed
+
+    def vectors_for(self, vids: Sequence[int], model_id: str) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+        """Stored (vids, vectors) of the given non-removed items embedded by ``model_id``."""
+        found: list[tuple[int, bytes]] = []
+        wanted = sorted({int(v) for v in vids})
+        for start in range(0, len(wanted), 900):  # under SQLite's bound-parameter limit
+            chunk = wanted[start : start + 900]
+            marks = ",".join("?" * len(chunk))
+            with self._lock:
+                found += self._conn.execute(
+                    f"SELECT vid, vector FROM refs WHERE vid IN ({marks}) AND state != 'removed'"
+                    " AND model_id = ? AND vector IS NOT NULL ORDER BY vid",
+                    (*chunk, model_id),
+                ).fetchall()
+        out_vids = np.fromiter((r[0] for r in found), dtype=np.int64, count=len(found))
+        if not found:
+            return out_vids, np.zeros((0, 0), dtype=np.float32)
+        return out_vids, np.stack([np.frombuffer(r[1], dtype=np.float32) for r in found])
+
+    def existing_ids(self, ids: Iterable[str]) -> set[str]:
+        """Which of ``ids`` are stored (removed ones included: an id is never reused)."""
+        wanted = sorted(set(ids))
+        found: set[str] = set()
+        for start in range(0, len(wanted), 900):
+            chunk = wanted[start : start + 900]
+            marks = ",".join("?" * len(chunk))
+            with self._lock:
+                found.update(r[0] for r in self._conn.execute(f"SELECT id FROM refs WHERE id IN ({marks})", chunk))
+        return found
 
     def items_needing_vectors(self, model_id: str, batch: int = 1000) -> Iterator[list[ReferenceItem]]:
         """Items whose stored vector is missing or from another model."""

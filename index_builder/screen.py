@@ -1,0 +1,235 @@
+"""``index_builder screen``: match every post of an archive, offline.
+
+Posts go through ``Engine.match``, the very function behind the ``Match``
+RPC (same normalisation, model, index, matcher and thresholds), so an archive
+screened here gets the verdicts the service would give. The archive is cut
+into batches; each finished batch is written to the job directory, and the
+output (JSONL or Parquet) and the rejects file are assembled from those parts
+at the end, in input order. The single-machine engine and the Ray engine
+(``screen_ray``) run the same :func:`screen_batch` and share that bookkeeping,
+which is why their outputs are identical.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Literal
+
+from index_builder.jobdir import JobDir, batched, count_rows, default_job_dir, input_identity
+from index_builder.sources import FORMATS, Columns, Record, Reject, Row, detect_format, read_rows
+from service.core.config import NigranConfig
+from service.core.domain import Post, PostResult
+from service.core.embedder import Embedder
+from service.core.engine import Engine
+from service.core.errors import InvalidInput
+
+OutputFormat = Literal["jsonl", "parquet"]
+EngineKind = Literal["local", "ray"]
+
+
+@dataclass(frozen=True)
+class ScreenOptions:
+    input: Path
+    output: Path
+    fmt: str | None = None
+    out_format: OutputFormat | None = None
+    columns: Columns = Columns()
+    rejects: Path | None = None
+    batch_size: int = 64
+    top_k: int = 0
+    banks: tuple[str, ...] = ()
+    index: Path | None = None  # an index artifact; None: the store's own index
+    work_dir: Path | None = None
+    restart: bool = False
+    progress: bool = True
+    engine: EngineKind = "local"
+    ray_address: str | None = None
+    workers: int = 0  # Ray actors; 0: one per `threads` CPUs of the cluster
+
+
+@dataclass
+class ScreenSummary:
+    rows: int = 0
+    screened: int = 0
+    matched: int = 0
+    rejects: int = 0
+    resumed_batches: int = 0
+    seconds: float = 0.0
+    output: str = ""
+    rejects_file: str = ""
+
+    @property
+    def posts_per_second(self) -> float:
+        return self.screened / self.seconds if self.seconds else 0.0
+
+    def lines(self) -> list[str]:
+        return [
+            f"rows read        {self.rows}",
+            f"screened         {self.screened} ({self.matched} matched)",
+            f"rejects          {self.rejects} -> {self.rejects_file}",
+            f"resumed batches  {self.resumed_batches}",
+            f"time             {self.seconds:.1f}s ({self.posts_per_second:.1f} posts/s)",
+            f"output           {self.output}",
+        ]
+
+
+def result_row(result: PostResult) -> dict[str, Any]:
+    return {
+        "post_id": result.post_id,
+        "verdict": result.verdict.value,
+        "detected_lang": result.detected_lang,
+        "matches": [
+            {
+                "reference_id": m.reference_id,
+                "score": m.score,
+                "cosine": m.cosine,
+                "kind": m.kind.value,
+                "signal": m.signal.value,
+                "bank": m.bank,
+                "labels": list(m.labels),
+                "reference_lang": m.reference_lang,
+            }
+            for m in result.matches
+        ],
+    }
+
+
+def screen_batch(engine: Engine, rows: list[Row], *, top_k: int = 0, banks: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Match one batch; rows the service would refuse become rejects, with the service's reason."""
+    rejects = [r.to_json() for r in rows if isinstance(r, Reject)]
+    posts: list[Post] = []
+    for rec in rows:
+        if not isinstance(rec, Record):
+            continue
+        post = Post(id=rec.id, text=rec.text)
+        try:
+            engine.validate_posts([post])
+        except InvalidInput as exc:
+            rejects.append(Reject(rec.seq, rec.line, rec.id, exc.message).to_json())
+            continue
+        posts.append(post)
+    results: list[dict[str, Any]] = []
+    step = engine.config.limits.max_posts_per_request
+    for start in range(0, len(posts), step):
+        results += [result_row(r) for r in engine.match(posts[start : start + step], top_k=top_k, banks=banks)]
+    rejects.sort(key=lambda r: r["row"])
+    return {"results": results, "rejects": rejects, "rows": len(rows)}
+
+
+def open_engine(config: NigranConfig, index: Path | None, embedder: Embedder | None = None) -> Engine:
+    engine = Engine.open(config, embedder=embedder)
+    if index is not None:
+        engine.load_index_artifact(index)
+    return engine
+
+
+def screen(config: NigranConfig, options: ScreenOptions, embedder: Embedder | None = None) -> ScreenSummary:
+    started = time.perf_counter()
+    fmt = detect_format(options.input, options.fmt)
+    out_format = options.out_format or ("parquet" if options.output.suffix.lower() in (".parquet", ".pq") else "jsonl")
+    if out_format not in ("jsonl", "parquet"):
+        raise InvalidInput("output_format", f"unknown output format {out_format!r}; use jsonl or parquet")
+    identity = input_identity(
+        options.input, command="screen", columns=options.columns.__dict__, batch_size=options.batch_size,
+        top_k=options.top_k, banks=list(options.banks), index=str(options.index), store=str(config.store_path.resolve()),
+    )
+    job = JobDir(options.work_dir or default_job_dir(config.data_dir / "jobs", "screen", identity), identity, restart=options.restart)
+    summary = ScreenSummary(resumed_batches=len(job.done()))
+    from tqdm import tqdm
+
+    with tqdm(total=count_rows(options.input, fmt), unit="posts", desc=f"screen ({options.engine})", disable=not options.progress, smoothing=0.1) as bar:
+        pending = _pending(read_rows(options.input, options.columns, fmt), options.batch_size, job.done(), bar)
+        if options.engine == "ray":
+            from index_builder.screen_ray import run_ray
+
+            run_ray(config, options, pending, job, bar)
+        else:
+            engine = open_engine(config, options.index, embedder)
+            try:
+                for number, rows in pending:
+                    job.write_part(number, screen_batch(engine, rows, top_k=options.top_k, banks=options.banks))
+                    bar.update(len(rows))
+            finally:
+                engine.store.close()  # read-only use: no index snapshot to write
+    rejects_path = options.rejects or options.output.with_name(options.output.name + ".rejects.jsonl")
+    _assemble(job, options.output, out_format, rejects_path, summary)
+    job.remove()
+    summary.output = str(options.output)
+    summary.rejects_file = str(rejects_path)
+    summary.seconds = time.perf_counter() - started
+    return summary
+
+
+def _pending(rows: Iterator[Row], size: int, done: set[int], bar: Any) -> Iterator[tuple[int, list[Row]]]:
+    for number, batch in batched(rows, size):
+        if number in done:
+            bar.update(len(batch))
+        else:
+            yield number, batch
+
+
+def _assemble(job: JobDir, output: Path, out_format: OutputFormat, rejects_path: Path, summary: ScreenSummary) -> None:
+    """Write the output and rejects files from the parts, in input order, each by an atomic rename."""
+    output.parent.mkdir(parents=True, exist_ok=True)
+    tmp_out = output.with_name(f".{output.name}.tmp")
+    tmp_rej = rejects_path.with_name(f".{rejects_path.name}.tmp")
+    writer = _ParquetWriter(tmp_out) if out_format == "parquet" else None
+    with tmp_rej.open("w", encoding="utf-8") as rej, (open(os.devnull, "w") if writer else tmp_out.open("w", encoding="utf-8")) as out:
+        for _, part in job.parts():
+            summary.rows += part["rows"]
+            summary.screened += len(part["results"])
+            summary.matched += sum(r["verdict"] != "no_match" for r in part["results"])
+            summary.rejects += len(part["rejects"])
+            if writer is not None:
+                writer.write(part["results"])
+            else:
+                for row in part["results"]:
+                    out.write(json.dumps(row, ensure_ascii=False) + "\n")
+            for reject in part["rejects"]:
+                rej.write(json.dumps(reject, ensure_ascii=False) + "\n")
+    if writer is not None:
+        writer.close()
+    os.replace(tmp_out, output)
+    os.replace(tmp_rej, rejects_path)
+
+
+class _ParquetWriter:
+    def __init__(self, path: Path) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        match = pa.struct(
+            [
+                ("reference_id", pa.string()),
+                ("score", pa.float64()),
+                ("cosine", pa.float64()),
+                ("kind", pa.string()),
+                ("signal", pa.string()),
+                ("bank", pa.string()),
+                ("labels", pa.list_(pa.string())),
+                ("reference_lang", pa.string()),
+            ]
+        )
+        self.schema = pa.schema(
+            [("post_id", pa.string()), ("verdict", pa.string()), ("detected_lang", pa.string()), ("matches", pa.list_(match))]
+        )
+        self._pa = pa
+        self._writer = pq.ParquetWriter(path, self.schema)
+
+    def write(self, rows: list[dict[str, Any]]) -> None:
+        if rows:
+            self._writer.write_table(self._pa.Table.from_pylist(rows, schema=self.schema))
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+def with_threads(config: NigranConfig, threads: int | None) -> NigranConfig:
+    if not threads:
+        return config
+    return dataclasses.replace(config, model=dataclasses.replace(config.model, threads=threads))
