@@ -47,6 +47,10 @@ class SentenceTransformerEmbedder(Embedder):
     def __init__(self, config: ModelConfig, cache_root: Path) -> None:
         import torch  # deferred: importing torch costs seconds
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        # The weight-loading bar is noise in service logs and CLI output.
+        hf_logging.disable_progress_bar()
 
         if config.threads:
             torch.set_num_threads(config.threads)
