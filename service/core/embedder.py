@@ -50,7 +50,7 @@ class SentenceTransformerEmbedder(Embedder):
         from transformers.utils import logging as hf_logging
 
         # The weight-loading bar is noise in service logs and CLI output.
-        hf_logging.disable_progress_bar()
+        hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
 
         if config.threads:
             torch.set_num_threads(config.threads)
