@@ -122,7 +122,7 @@ def serve(config: NigranConfig) -> None:
         time.perf_counter() - started,
         engine.index_size,
         engine.embedder.model_id,
-        config.thresholds.source,
+        engine.config.thresholds.source,
     )
     stop.wait()
     log.info("shutting down")
