@@ -23,6 +23,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from evaluation.corpus import LANGS
 from evaluation.operating_point import OperatingPoint, operating_point
 from evaluation.rows import ROWS, TARGET_FPR, Row
 from evaluation.scoring import Best, Scored, ScoredSet, lexical_to
@@ -66,6 +67,7 @@ def calibrate_thresholds(scored: ScoredSet) -> tuple[Thresholds, dict[str, Opera
         return c.margin or 0.0
 
     by_pair = _pair_thresholds(scored, negatives, floor, margin, "translation_margin", points)
+    by_pair.update(_same_language_margins(scored, floor, points))
     offsets = length_offsets(scored)
     weights = fit_translation_weights(scored, offsets)
     provisional = Thresholds(translation_weights=weights, translation_length_offset_by_pair=offsets)
@@ -78,7 +80,7 @@ def calibrate_thresholds(scored: ScoredSet) -> tuple[Thresholds, dict[str, Opera
     thresholds = Thresholds(
         near_duplicate_lexical=round(points["near_duplicate_lexical"].threshold, 4),
         translation_cosine=round(floor, 4),
-        # Same-language paraphrases and undetected languages get the strictest pair's margin.
+        # Undetected languages get the strictest pair's margin.
         translation_margin=max(by_pair.values(), default=Thresholds().translation_margin),
         translation_margin_by_pair=by_pair,
         translation_weights=weights,
@@ -88,6 +90,27 @@ def calibrate_thresholds(scored: ScoredSet) -> tuple[Thresholds, dict[str, Opera
         source="make calibrate",
     )
     return thresholds, points
+
+
+def _same_language_margins(scored: ScoredSet, floor: float, points: dict[str, OperatingPoint]) -> dict[str, float]:
+    """Per language, the margin above which a same-language candidate is a paraphrase.
+
+    The test sets hold no same-language paraphrases to recall, only posts that
+    have none in the bank (negatives and translations): their same-topic
+    neighbours in their own language are what this threshold must reject, so
+    it is the edge for the TRANSLATION target FPR over them.
+    """
+    out: dict[str, float] = {}
+    without = [s for s in scored.scored if s.query.expected in (Verdict.NO_MATCH, Verdict.TRANSLATION)]
+    for lang in LANGS:
+        neg = [
+            max((c.margin or 0.0 for c in s.candidates if c.item.lang == lang and not c.exact and c.cosine >= floor), default=0.0)
+            for s in without if s.features.lang == lang
+        ]
+        point = operating_point(neg, [], TARGET_FPR[Verdict.TRANSLATION])
+        points[f"translation_margin {lang}>{lang}"] = point
+        out[f"{lang}>{lang}"] = round(point.threshold, 4)
+    return out
 
 
 def _pair_thresholds(
