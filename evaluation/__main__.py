@@ -128,7 +128,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     }
     (args.out / "eval.md").write_text(table, encoding="utf-8")
     write_json(args.out / "eval.json", results, status, meta)
-    pr_curves(scored["report"], args.out / "pr_curves.png")
+    pr_curves(scored["report"], args.out / "pr_curves.png", thresholds)
     print(table)
     met = sum(m for _, m, _, _ in status)
     print(f"targets met: {met}/{len(status)}; beats both baselines: {sum(b for _, _, b, _ in status)}/{len(status)}")

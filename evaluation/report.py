@@ -23,7 +23,7 @@ from evaluation.rows import ROWS, Row
 from evaluation.scoring import Scored, ScoredSet, lexical_to
 from service.core.config import Thresholds
 from service.core.domain import PostResult, Verdict
-from service.core.matcher import Matcher
+from service.core.matcher import Matcher, translation_score
 
 METHOD_NAMES = {"nigran": "Nigran", "minhash": "MinHash", "raw_cosine": "raw cosine"}
 
@@ -89,6 +89,8 @@ def _nigran_threshold(row: Row, t: Thresholds) -> str:
         return "exact fingerprint"
     if row.verdict is Verdict.NEAR_DUPLICATE:
         return f"lexical ≥ {t.near_duplicate_lexical:.3f}"
+    if t.translation_weights:
+        return f"scorer ≥ {t.translation_score_for(row.post_lang, row.ref_lang):.3f}, cos ≥ {t.translation_cosine:.3f}"
     return f"margin ≥ {t.translation_margin_for(row.post_lang, row.ref_lang):.3f}, cos ≥ {t.translation_cosine:.3f}"
 
 
@@ -131,7 +133,7 @@ def write_json(path: Path, results: Sequence[RowResult], status: list[tuple[str,
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
-def pr_curves(scored: ScoredSet, path: Path) -> None:
+def pr_curves(scored: ScoredSet, path: Path, thresholds: Thresholds) -> None:
     """Precision-recall per verdict (pooled over directions), one curve per method."""
     import matplotlib
 
@@ -152,9 +154,9 @@ def pr_curves(scored: ScoredSet, path: Path) -> None:
             neg: list[float] = []
             for row in rows:
                 for s in row_positives(scored, row):
-                    score, ref = _curve_score(s, row, method, refs)
+                    score, ref = _curve_score(s, row, method, refs, thresholds)
                     pos.append(score if ref == s.query.reference_id else -np.inf)
-                neg += [_curve_score(s, row, method, refs)[0] for s in row_negatives(scored, row)]
+                neg += [_curve_score(s, row, method, refs, thresholds)[0] for s in row_negatives(scored, row)]
             recall, precision = _pr(np.array(pos), np.array(neg))
             ax.plot(recall, precision, label=METHOD_NAMES[method])
         ax.set_title(title)
@@ -169,7 +171,7 @@ def pr_curves(scored: ScoredSet, path: Path) -> None:
     plt.close(fig)
 
 
-def _curve_score(s: Scored, row: Row, method: str, refs: dict[str, Any]) -> tuple[float, str]:
+def _curve_score(s: Scored, row: Row, method: str, refs: dict[str, Any], thresholds: Thresholds) -> tuple[float, str]:
     if method != "nigran":
         b = baseline_score(s, method, row.ref_lang)
         return b.score, b.reference_id
@@ -178,7 +180,8 @@ def _curve_score(s: Scored, row: Row, method: str, refs: dict[str, Any]) -> tupl
         if c.item.lang != row.ref_lang:
             continue
         if row.verdict is Verdict.TRANSLATION:
-            score = c.margin or 0.0
+            scored_by_model = translation_score(s.features, c, thresholds)
+            score = scored_by_model if scored_by_model is not None else (c.margin or 0.0)
         else:
             score = 2.0 if c.exact else lexical_to(s, c.item)
             if row.verdict is Verdict.NEAR_DUPLICATE and c.exact:

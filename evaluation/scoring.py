@@ -133,7 +133,8 @@ def score_testset(ts: TestSet, embedder: CountingEmbedder, background: Backgroun
             candidates = [Candidate(item=items[j], cosine=1.0, exact=True) for j in by_fingerprint.get(p.fingerprint, [])]
             for j in sorted(top[qi], key=lambda j: -sims[qi, j]):
                 margin = background.margin(float(sims[qi, j]), q_nb[qi], ref_nb[j], p.lang, items[j].lang)
-                candidates.append(Candidate(item=items[j], cosine=float(sims[qi, j]), margin=margin))
+                nb = background.neighbourhoods_of(q_nb[qi], ref_nb[j], p.lang, items[j].lang)
+                candidates.append(Candidate(item=items[j], cosine=float(sims[qi, j]), margin=margin, neighbourhoods=nb))
         mh = (_minhash(query.text)[None, :] == ref_mh).mean(axis=1)
         scored.append(
             Scored(

@@ -100,6 +100,10 @@ def resolve_thresholds(defaults: Thresholds, bank: Bank) -> Thresholds:
         # A bank's own margin applies to every language pair; otherwise the
         # calibrated per-pair margins would silently take precedence over it.
         changes["translation_margin_by_pair"] = {}
+        # ... and it is the margin rule that decides, not the calibrated scorer.
+        changes["translation_weights"] = {}
+    if "translation_score" in usable:
+        changes["translation_score_by_pair"] = {}
     return dataclasses.replace(defaults, **changes)
 
 

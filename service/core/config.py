@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Mapping, TypeVar
 
 from service.core.errors import ConfigError
+from service.core.translation_score import FEATURES
 
 BUNDLED_MODEL = "bundled:multilingual-e5-small"
 DEFAULT_DATA_DIR = Path("var")
@@ -65,19 +66,35 @@ class Thresholds:
     # that replaces translation_margin for that direction. Calibration fills
     # it because the model aligns some pairs (ur-en) better than others (ps-en).
     translation_margin_by_pair: Mapping[str, float] = field(default_factory=dict)
+    # The translation scorer of translation_score.py for cross-language
+    # candidates, fitted by calibration: weight per feature plus "bias". Empty:
+    # the margin rule above decides.
+    translation_weights: Mapping[str, float] = field(default_factory=dict)
+    # Scorer output above which a cross-language candidate is a translation;
+    # per pair ("post>reference") where calibrated, else translation_score.
+    translation_score: float = 0.5
+    translation_score_by_pair: Mapping[str, float] = field(default_factory=dict)
+    # Per pair: the usual log length ratio of translations (post over reference).
+    translation_length_offset_by_pair: Mapping[str, float] = field(default_factory=dict)
     # Where these numbers came from (file, data set, date); shown in logs.
     source: str = "built-in defaults"
 
     def __post_init__(self) -> None:
-        for pair, value in self.translation_margin_by_pair.items():
-            post, sep, ref = pair.partition(">")
-            if not (sep and post and ref) or not isinstance(value, (int, float)):
-                raise ConfigError(
-                    f"thresholds.translation_margin_by_pair: {pair!r} = {value!r}; expected \"post>reference\" = number"
-                )
+        for name in ("translation_margin_by_pair", "translation_score_by_pair", "translation_length_offset_by_pair"):
+            for pair, value in getattr(self, name).items():
+                post, sep, ref = pair.partition(">")
+                if not (sep and post and ref) or not isinstance(value, (int, float)):
+                    raise ConfigError(f"thresholds.{name}: {pair!r} = {value!r}; expected \"post>reference\" = number")
+        known = (*FEATURES, "bias")
+        for feature, value in self.translation_weights.items():
+            if feature not in known or not isinstance(value, (int, float)):
+                raise ConfigError(f"thresholds.translation_weights: {feature!r} = {value!r}; expected one of {', '.join(known)} = number")
 
     def translation_margin_for(self, post_lang: str, reference_lang: str) -> float:
         return float(self.translation_margin_by_pair.get(f"{post_lang}>{reference_lang}", self.translation_margin))
+
+    def translation_score_for(self, post_lang: str, reference_lang: str) -> float:
+        return float(self.translation_score_by_pair.get(f"{post_lang}>{reference_lang}", self.translation_score))
 
 
 @dataclass(frozen=True)

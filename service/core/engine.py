@@ -311,10 +311,12 @@ class Engine:
                 item = items.get(int(vid))
                 if item is None or not allowed(item):
                     continue
-                margin = None
+                margin, nb = None, None
                 if self.background is not None and post_nb is not None:
-                    margin = self.background.margin(float(score), post_nb[row], self._ref_neighbourhood[item.vid], text.lang, item.lang)
-                candidates.append(Candidate(item=item, cosine=float(score), margin=margin))
+                    ref_nb = self._ref_neighbourhood[item.vid]
+                    margin = self.background.margin(float(score), post_nb[row], ref_nb, text.lang, item.lang)
+                    nb = self.background.neighbourhoods_of(post_nb[row], ref_nb, text.lang, item.lang)
+                candidates.append(Candidate(item=item, cosine=float(score), margin=margin, neighbourhoods=nb))
             features = PostFeatures(posts[i].id, text.canonical, text.fingerprint, text.lang)
             results[i] = self.suppression.decide(self.matcher, features, candidates, top_k)
         self.curation.hold_out(self.quarantine_monitor.observe(results))

@@ -23,6 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from service.core.errors import IndexCorrupt, ModelMismatch
+from service.core.translation_score import Neighbourhoods
 
 DEFAULT_K = 10
 #: Column of :meth:`Background.neighbourhoods` for the whole (mixed) sample.
@@ -82,6 +83,17 @@ class Background:
         """Ratio margin with each side's neighbourhood taken in the other side's language."""
         return ratio_margin(
             cosine, float(post_neighbourhoods[self.column(ref_lang)]), float(ref_neighbourhoods[self.column(post_lang)])
+        )
+
+    def neighbourhoods_of(
+        self, post_neighbourhoods: NDArray[np.float32], ref_neighbourhoods: NDArray[np.float32], post_lang: str, ref_lang: str
+    ) -> Neighbourhoods:
+        """Both sides' neighbourhoods, in the other side's language and in their own."""
+        return Neighbourhoods(
+            post=float(post_neighbourhoods[self.column(ref_lang)]),
+            reference=float(ref_neighbourhoods[self.column(post_lang)]),
+            post_own=float(post_neighbourhoods[self.column(post_lang)]),
+            reference_own=float(ref_neighbourhoods[self.column(ref_lang)]),
         )
 
     def save(self, path: Path) -> None:

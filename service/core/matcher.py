@@ -3,9 +3,10 @@
 Signals, strongest first:
 1. EXACT: the post's canonical fingerprint equals a reference's -> REUPLOAD.
 2. LEXICAL: enough shingle containment between canonical forms -> NEAR_DUPLICATE.
-3. SEMANTIC: the embedding's ratio-margin (or, without a background sample,
-   raw cosine) clears the translation operating point -> TRANSLATION (another
-   language, or a close paraphrase).
+3. SEMANTIC: for a candidate in another language, the calibrated translation
+   scorer (translation_score.py); otherwise the embedding's ratio-margin (or,
+   without a background sample, raw cosine) clears the translation operating
+   point -> TRANSLATION (another language, or a close paraphrase).
 Everything here is pure: no I/O, so it is the same for the service and for
 index_builder's offline screening.
 """
@@ -18,6 +19,7 @@ from typing import Callable, Sequence
 from service.core.config import Thresholds
 from service.core.domain import VERDICT_STRENGTH, Match, PostResult, ReferenceItem, Signal, Verdict
 from service.core.lexical import lexical_similarity, shingles
+from service.core.translation_score import Neighbourhoods, features, probability
 
 
 @dataclass(frozen=True)
@@ -27,6 +29,8 @@ class Candidate:
     # Ratio-margin score; None when no background sample is loaded.
     margin: float | None = None
     exact: bool = False
+    # Both sides' background neighbourhoods; None without a background sample.
+    neighbourhoods: Neighbourhoods | None = None
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,11 @@ class Matcher:
             return None
         if candidate.margin is None:
             return _match(candidate, Verdict.TRANSLATION, Signal.SEMANTIC, candidate.cosine)
+        score = translation_score(post, candidate, thresholds)
+        if score is not None:
+            if score >= thresholds.translation_score_for(post.lang, item.lang):
+                return _match(candidate, Verdict.TRANSLATION, Signal.SEMANTIC, score)
+            return None
         if candidate.margin >= thresholds.translation_margin_for(post.lang, item.lang):
             return _match(candidate, Verdict.TRANSLATION, Signal.SEMANTIC, candidate.margin)
         return None
@@ -92,6 +101,18 @@ def _match(candidate: Candidate, kind: Verdict, signal: Signal, score: float) ->
         reference_lang=item.lang,
         metadata=item.metadata,
     )
+
+
+def translation_score(post: PostFeatures, candidate: Candidate, thresholds: Thresholds) -> float | None:
+    """The scorer's output for a cross-language candidate; None where the margin rule applies."""
+    item = candidate.item
+    if not thresholds.translation_weights or candidate.neighbourhoods is None or post.lang == item.lang:
+        return None
+    weights = dict(thresholds.translation_weights)
+    bias = weights.pop("bias", 0.0)
+    offset = thresholds.translation_length_offset_by_pair.get(f"{post.lang}>{item.lang}", 0.0)
+    values = features(candidate.cosine, candidate.neighbourhoods, post.canonical, item.canonical, offset)
+    return probability(values, weights, bias)
 
 
 def _rank(match: Match) -> tuple[int, float, float]:
