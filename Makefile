@@ -6,7 +6,7 @@ DATA   ?= var
 STAMP  := $(VENV)/.installed
 export OMP_WAIT_POLICY ?= PASSIVE
 
-.PHONY: install model run test test-fast typecheck proto eval calibrate bench clean
+.PHONY: install model run test test-fast typecheck proto eval calibrate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
