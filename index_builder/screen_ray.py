@@ -94,7 +94,7 @@ def run_ray(config: NigranConfig, options: "ScreenOptions", pending: Iterator[tu
             "banks": options.banks,
         },
         batch_size=1,
-        concurrency=workers,
+        compute=ray.data.ActorPoolStrategy(size=workers),
         num_cpus=threads,
     )
     for row in ds.iter_rows():
