@@ -250,17 +250,13 @@ class ReferenceStore:
         missing: list[str] = []
         now = time.time()
         with self._tx() as cur:
-            for ref_id in ids:
-                item = _live_item(cur, ref_id, now)
-                if item is None:
-                    missing.append(ref_id)
-                    continue
+            for item in _live_items(cur, ids, now, missing):
                 cur.execute(
                     "UPDATE refs SET state = 'removed', text = '', canonical = '', vector = NULL,"
                     " updated_at = ?, disabled_until = NULL, change_seq = ? WHERE vid = ?",
                     (now, self._reserve_seqs(cur, 1), item.vid),
                 )
-                self._audit(cur, actor, "remove", ref_id, {"state": item.state.value}, {"state": "removed"})
+                self._audit(cur, actor, "remove", item.id, {"state": item.state.value}, {"state": "removed"})
                 removed.append(item)
             if removed:
                 self._bump(cur)
@@ -535,11 +531,7 @@ class ReferenceStore:
         missing: list[str] = []
         now = time.time()
         with self._tx() as cur:
-            for ref_id in ids:
-                item = _live_item(cur, ref_id, now)
-                if item is None:
-                    missing.append(ref_id)
-                    continue
+            for item in _live_items(cur, ids, now, missing):
                 if item.state not in allowed_from:
                     continue
                 cur.execute(
@@ -548,7 +540,7 @@ class ReferenceStore:
                 )
                 old = {"state": item.state.value, "disabled_until": item.disabled_until}
                 new = {"state": state.value, "disabled_until": until, **(reason or {})}
-                self._audit(cur, actor, action, ref_id, old, new)
+                self._audit(cur, actor, action, item.id, old, new)
                 changed.append(item)
         return changed, missing
 
@@ -691,6 +683,16 @@ def _migrate(conn: sqlite3.Connection) -> None:
         existing = {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}
         if existing and column not in existing:
             conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
+
+
+def _live_items(cur: sqlite3.Cursor, ids: Iterable[str], now: float, missing: list[str]) -> Iterator[ReferenceItem]:
+    """The live items among ``ids``, in order; the others are appended to ``missing``."""
+    for ref_id in ids:
+        item = _live_item(cur, ref_id, now)
+        if item is None:
+            missing.append(ref_id)
+        else:
+            yield item
 
 
 def _live_item(cur: sqlite3.Cursor, ref_id: str, now: float) -> ReferenceItem | None:
