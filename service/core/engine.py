@@ -34,7 +34,7 @@ from service.core.curation import Curation
 from service.core.domain import NewReference, Post, PostResult, ReferenceItem, ReferenceState, Verdict
 from service.core.embedder import Embedder
 from service.core.errors import IndexCorrupt, InvalidInput, LimitExceeded, ModelMismatch
-from service.core.index import NO_ID, FaissIndex, VectorIndex
+from service.core.index import NO_ID, ExactRerank, FaissIndex, VectorIndex
 from service.core.labels import check_labels
 from service.core.langid import detect_language
 from service.core.margin import Background
@@ -197,6 +197,13 @@ class Engine:
         with self._index_lock.read():
             return self._index.ids()  # type: ignore[attr-defined, no-any-return]
 
+    def _served(self, index: VectorIndex, index_type: str) -> VectorIndex:
+        """Quantised indexes are served with their candidates re-scored from the stored vectors."""
+        if index_type == "flat":
+            return index
+        model_id = self.embedder.model_id
+        return ExactRerank(index, lambda ids: self.store.vectors_for(ids.tolist(), model_id))
+
     def swap_index(self, index: VectorIndex, *, reconcile: Callable[[VectorIndex], None] | None = None) -> None:
         """Replace the live index; searches in flight finish on the old one.
 
@@ -227,7 +234,7 @@ class Engine:
         with self._write_lock:
             more_added, more_removed, _ = reconcile(found, self.store, self.embedder.model_id, present=present)
             with self._index_lock.write():
-                self._index = found.index
+                self._index = self._served(found.index, found.manifest.index_type)
         if self.background is not None:
             self._refresh_neighbourhoods()
         log.info("loaded index artifact %s (%s, %d vectors)", found.path, found.manifest.index_type, len(found.index))
