@@ -69,6 +69,11 @@ def _as_ids(ids: Any) -> Ids:
     return np.ascontiguousarray(ids, dtype=np.int64).reshape(-1)
 
 
+def _padding(n: int, k: int) -> tuple[NDArray[np.float32], Ids]:
+    """Result arrays for n queries filled with the (-inf, NO_ID) padding."""
+    return np.full((n, max(k, 0)), -np.inf, dtype=np.float32), np.full((n, max(k, 0)), NO_ID, dtype=np.int64)
+
+
 def _as_vectors(vectors: Any) -> Vectors:
     return np.ascontiguousarray(vectors, dtype=np.float32)
 
@@ -160,8 +165,7 @@ class BruteForceIndex(VectorIndex):
         queries = _as_vectors(queries)
         self._check(None, queries)
         n = len(queries)
-        scores = np.full((n, max(k, 0)), -np.inf, dtype=np.float32)
-        out = np.full((n, max(k, 0)), NO_ID, dtype=np.int64)
+        scores, out = _padding(n, k)
         if not self._rows or k <= 0:
             return scores, out
         keys = np.fromiter(self._rows.keys(), dtype=np.int64)
@@ -241,8 +245,7 @@ class ExactRerank(VectorIndex):
         queries = _as_vectors(queries)
         self._check(None, queries)
         n = len(queries)
-        out_scores = np.full((n, max(k, 0)), -np.inf, dtype=np.float32)
-        out_ids = np.full((n, max(k, 0)), NO_ID, dtype=np.int64)
+        out_scores, out_ids = _padding(n, k)
         if k <= 0 or n == 0:
             return out_scores, out_ids
         _, candidates = self.base.search(queries, k * self.factor)
