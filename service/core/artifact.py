@@ -174,9 +174,9 @@ def reconcile(artifact: Artifact, store: ReferenceStore, model_id: str, *, prese
     items the store has tombstoned. ``present`` is the vid set a previous pass
     left; returns (added, removed, present now).
     """
-    store_vids, store_ids, removed_mask = store.vid_table()
-    id_of = dict(zip(store_vids.tolist(), store_ids))
     if present is None:
+        store_vids, store_ids, _ = store.vid_table()
+        id_of = dict(zip(store_vids.tolist(), store_ids))
         for vid, ref_id in zip(artifact.vids.tolist(), artifact.ids):
             if id_of.get(vid) != ref_id:
                 raise InvalidInput(
@@ -185,10 +185,8 @@ def reconcile(artifact: Artifact, store: ReferenceStore, model_id: str, *, prese
                     f"{id_of.get(vid)!r} here",
                 )
         present = set(artifact.vids.tolist())
-    live = set(store_vids[~removed_mask].tolist())
-    gone = np.array(sorted(present - live), dtype=np.int64)
+    gone, add_vids, add_vectors = store.index_delta(np.array(sorted(present), dtype=np.int64), model_id)
     removed = artifact.index.remove(gone) if len(gone) else 0
-    add_vids, add_vectors = store.vectors_for(sorted(live - present), model_id)
     if len(add_vids):
         artifact.index.add(add_vids, add_vectors)
     return len(add_vids), removed, (present - set(gone.tolist())) | set(add_vids.tolist())

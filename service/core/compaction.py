@@ -98,13 +98,9 @@ class IndexCompactor:
 
     def _reconcile(self, fresh: VectorIndex) -> None:
         """Apply the writes made while ``fresh`` was being built (called under the write lock)."""
-        store = self._engine.store
-        model_id = self._engine.embedder.model_id
-        store_ids = store.indexable_vids(model_id)
-        fresh_ids = fresh.ids()  # type: ignore[attr-defined]
-        extra = np.setdiff1d(fresh_ids, store_ids, assume_unique=True)
-        missing = np.setdiff1d(store_ids, fresh_ids, assume_unique=True)
+        extra, vids, vectors = self._engine.store.index_delta(
+            fresh.ids(), self._engine.embedder.model_id  # type: ignore[attr-defined]
+        )
         fresh.remove(extra)
-        if missing.size:
-            vids, vectors = store.vectors_for(missing.tolist(), model_id)
+        if len(vids):
             fresh.add(vids, vectors)

@@ -333,6 +333,22 @@ class ReferenceStore:
             ).fetchall()
         return np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
 
+    def index_delta(
+        self, present: NDArray[np.int64], model_id: str
+    ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32]]:
+        """How an index holding the vids ``present`` differs from this store.
+
+        Returns (vids to remove, vids to add, their stored vectors): the one
+        reconciliation that index compaction and artifact loading both need.
+        """
+        live = self.indexable_vids(model_id)
+        extra = np.setdiff1d(present, live)
+        missing = np.setdiff1d(live, present)
+        if missing.size == 0:
+            return extra, missing, np.zeros((0, 0), dtype=np.float32)
+        add_vids, add_vectors = self.vectors_for(missing.tolist(), model_id)
+        return extra, add_vids, add_vectors
+
     def vid_table(self) -> tuple[NDArray[np.int64], list[str], NDArray[np.bool_]]:
         """Every stored item's (vid, id, removed?) in vid order, without texts or vectors."""
         with self._lock:
