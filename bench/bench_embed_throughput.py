@@ -54,8 +54,8 @@ def main() -> None:
     import torch
     from sentence_transformers import SentenceTransformer
 
-    from service.core.config import ModelConfig
-    from service.core.embedder import resolve_model_dir, text_prefix_for
+    from service.core import ModelConfig
+    from service.core.embedding.embedder import resolve_model_dir, text_prefix_for
 
     config = ModelConfig()
     model_dir = resolve_model_dir(config, args.model_cache)

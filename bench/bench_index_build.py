@@ -29,8 +29,7 @@ import numpy as np  # noqa: E402
 
 from index_builder.build import in_memory_lookup  # noqa: E402
 from index_builder.recall import recall_at_10  # noqa: E402
-from service.core.index import ExactRerank  # noqa: E402
-from service.core.index_types import IndexSpec, IndexType, choose_spec, new_index, set_nprobe, train_sample_size  # noqa: E402
+from service.core import ExactRerank, choose_spec, new_index, set_nprobe, train_sample_size  # noqa: E402
 
 
 def rss_bytes() -> int:

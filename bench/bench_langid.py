@@ -21,7 +21,7 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO_ROOT))
 
-from service.core.langid import detect_language  # noqa: E402
+from service.core.text.langid import detect_language  # noqa: E402
 
 FILES = {"en": "eng.txt", "ur": "urd.txt", "ps": "pus.txt"}
 CORPORA = ("tico19", "ntrex128")

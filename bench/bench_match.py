@@ -29,10 +29,8 @@ import grpc  # noqa: E402
 
 from service.api._generated.nigran.v1 import curation_pb2, curation_pb2_grpc, matcher_pb2, matcher_pb2_grpc  # noqa: E402
 from service.api.server import create_server  # noqa: E402
-from service.core.batching import BatchingEmbedder  # noqa: E402
-from service.core.config import ModelConfig, NigranConfig, ServerConfig  # noqa: E402
-from service.core.embedder import Embedder, SentenceTransformerEmbedder  # noqa: E402
-from service.core.engine import Engine  # noqa: E402
+from service.core import Embedder, Engine, ModelConfig, NigranConfig, SentenceTransformerEmbedder, ServerConfig  # noqa: E402
+from service.core.embedding.batching import BatchingEmbedder  # noqa: E402
 
 
 def read_lines(data_dir: Path, n: int) -> list[str]:

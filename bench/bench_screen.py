@@ -25,8 +25,7 @@ sys.path.insert(0, str(REPO))
 
 from index_builder.build import BuildOptions, build  # noqa: E402
 from index_builder.screen import ScreenOptions, screen  # noqa: E402
-from service.core.config import NigranConfig  # noqa: E402
-from service.core.embedder import SentenceTransformerEmbedder  # noqa: E402
+from service.core import NigranConfig, SentenceTransformerEmbedder  # noqa: E402
 
 
 def corpus_lines(data: Path) -> list[tuple[str, str]]:

@@ -33,9 +33,7 @@ import grpc  # noqa: E402
 from bench.bench_match import read_lines, summary  # noqa: E402
 from service.api._generated.nigran.v1 import curation_pb2, curation_pb2_grpc, matcher_pb2, matcher_pb2_grpc  # noqa: E402
 from service.api.server import create_server  # noqa: E402
-from service.core.config import ModelConfig, NigranConfig, ServerConfig  # noqa: E402
-from service.core.embedder import SentenceTransformerEmbedder  # noqa: E402
-from service.core.engine import Engine  # noqa: E402
+from service.core import Engine, ModelConfig, NigranConfig, SentenceTransformerEmbedder, ServerConfig  # noqa: E402
 
 
 def main() -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
 import random
 import shutil
 import sys
@@ -17,10 +16,10 @@ from evaluation.corpus import LANGS, Triple, discover, load_corpus, part_of
 from evaluation.report import evaluate, markdown, pr_curves, target_status, write_json
 from evaluation.scoring import CountingEmbedder, score_testset
 from evaluation.testset import build_testset
-from service.core.calibration import BACKGROUND_FILE, load_calibration
-from service.core.config import DEFAULT_CALIBRATION_DIR, ModelConfig, NigranConfig
-from service.core.engine import prepare_text
-from service.core.margin import Background
+from service.core import (
+    BACKGROUND_FILE, DEFAULT_CALIBRATION_DIR, Background, Calibration, ModelConfig, NigranConfig,
+    SentenceTransformerEmbedder, Thresholds, load_calibration, prepare_text
+)
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_DATA = REPO.parent / "shared" / "data"
@@ -44,8 +43,6 @@ def load_parts(data_dir: Path) -> tuple[list[str], dict[str, list[Triple]]]:
 
 
 def embedder_for(model_cache: Path) -> CountingEmbedder:
-    from service.core.embedder import SentenceTransformerEmbedder
-
     return CountingEmbedder(SentenceTransformerEmbedder(ModelConfig(), model_cache))
 
 
@@ -71,7 +68,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     background = build_background(parts["background"], embedder, args.background_per_lang, model_id)
     n_refs, n_neg = (None, None) if args.full else CALIBRATE_SAMPLE
     ts = build_testset(parts["calibration"], "calibration", n_references=n_refs, n_negatives=n_neg, seed=SEED)
-    scored = score_testset(ts, embedder, background)
+    scored = score_testset(ts, embedder, Calibration(Thresholds(), background))
     thresholds, points = calibrate_thresholds(scored)
     args.out.mkdir(parents=True, exist_ok=True)
     background.save(args.out / BACKGROUND_FILE)
@@ -106,7 +103,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     scored = {}
     for part, (n_refs, n_neg) in sizes.items():
         ts = build_testset(parts[part], part, n_references=n_refs, n_negatives=n_neg, seed=SEED + 1)
-        scored[part] = score_testset(ts, embedder, background)
+        scored[part] = score_testset(ts, embedder, Calibration(thresholds, background))
     if calibration.background is None:
         thresholds, _ = calibrate_thresholds(scored["calibration"])
     baselines = calibrate_baselines(scored["calibration"])
@@ -146,7 +143,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     parser = argparse.ArgumentParser(prog="python -m evaluation", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     for name in ("eval", "calibrate"):

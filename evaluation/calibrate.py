@@ -28,9 +28,7 @@ from evaluation.operating_point import OperatingPoint, operating_point
 from evaluation.rows import ROWS, TARGET_FPR, Row
 from evaluation.scoring import Best, Scored, ScoredSet, lexical_to
 from evaluation.translation_fit import fit_translation_weights, length_offsets
-from service.core.config import Thresholds
-from service.core.domain import Verdict
-from service.core.matcher import Candidate, translation_score
+from service.core import Candidate, Thresholds, Verdict, translation_score
 
 COSINE_FLOOR_LOSS = 0.005
 BASELINES = ("minhash", "raw_cosine")

@@ -19,8 +19,11 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-LANG_FILES = {"en": "eng.txt", "ur": "urd.txt", "ps": "pus.txt"}
-LANGS = tuple(LANG_FILES)
+from service.core import SUPPORTED_LANGUAGES
+
+LANGS = SUPPORTED_LANGUAGES
+# The corpora name their files by ISO 639-3 code.
+LANG_FILES = dict(zip(LANGS, ("eng.txt", "urd.txt", "pus.txt"), strict=True))
 SEGMENT_LINES = 32
 PARTS = ("calibration", "report", "background")
 # Shares of segments per part; background only needs enough ordinary text for

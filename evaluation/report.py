@@ -21,9 +21,7 @@ import numpy as np
 from evaluation.calibrate import BASELINES, baseline_score, row_negatives, row_positives
 from evaluation.rows import ROWS, Row
 from evaluation.scoring import Scored, ScoredSet, lexical_to
-from service.core.config import Thresholds
-from service.core.domain import PostResult, Verdict
-from service.core.matcher import Matcher, translation_score
+from service.core import Cascade, PostResult, Thresholds, Verdict, translation_score
 
 METHOD_NAMES = {"nigran": "Nigran", "minhash": "MinHash", "raw_cosine": "raw cosine"}
 
@@ -41,8 +39,8 @@ class RowResult:
 
 
 def evaluate(scored: ScoredSet, thresholds: Thresholds, baseline_thresholds: dict[str, dict[str, float]]) -> list[RowResult]:
-    matcher = Matcher(thresholds)
-    results = {s.query.id: s.decide(matcher) for s in scored.scored}
+    cascade = Cascade(thresholds)
+    results = {s.query.id: s.decide(cascade) for s in scored.scored}
     out: list[RowResult] = []
     for row in ROWS:
         pos, neg = row_positives(scored, row), row_negatives(scored, row)

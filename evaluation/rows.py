@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from evaluation.corpus import LANGS
-from service.core.domain import Verdict
+from service.core import Verdict
 
 TARGET_FPR = {Verdict.REUPLOAD: 0.001, Verdict.NEAR_DUPLICATE: 0.01, Verdict.TRANSLATION: 0.01}
 

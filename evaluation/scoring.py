@@ -1,10 +1,12 @@
-"""Scores every query of a test set with Nigran's cascade and with the baselines.
+"""Scores every query of a test set with Nigran and with the baselines.
 
-Nigran's side goes through the service's own code: ``prepare_text`` for
-normalisation and language id, the embedder, ``Background.neighbourhood`` and
-``ratio_margin`` for margins, and ``Matcher`` for the verdict, with candidates
-chosen as ``Engine.match`` chooses them (exact fingerprints plus the top-k by
-inner product; brute force here, which is what the flat FAISS index computes).
+Nigran's side is the service itself: the test set's references are added to
+an Engine through the one write path, and every query goes through
+``Engine.candidates``, the candidate assembly behind ``Match`` (normalisation,
+language id, the embedder, the FAISS index, exact fingerprints, admission,
+background neighbourhoods and margins). The calibration and the report then
+let ``Cascade`` decide on those candidates under the thresholds being
+chosen or reported, which is what ``Engine.match`` does with its own.
 
 Baselines, in the same run:
 * MinHash alone: datasketch MinHash over character 5-grams of the raw text;
@@ -14,9 +16,12 @@ Each keeps, per reference language, its best-scoring reference.
 
 from __future__ import annotations
 
+import dataclasses
+import shutil
+import tempfile
 import time
-from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
@@ -25,13 +30,10 @@ from numpy.typing import NDArray
 
 from evaluation.corpus import LANGS
 from evaluation.testset import Query, TestSet
-from service.core.config import Thresholds
-from service.core.domain import PostResult, ReferenceItem, ReferenceState
-from service.core.embedder import Embedder
-from service.core.engine import MIN_CANDIDATES, prepare_text
-from service.core.lexical import lexical_similarity, shingles
-from service.core.margin import Background
-from service.core.matcher import Candidate, Matcher, PostFeatures
+from service.core import (
+    Calibration, Candidate, Cascade, Embedder, Engine, Limits, NewReference, NigranConfig, Post, PostFeatures,
+    PostResult, QuarantineConfig, ReferenceItem, lexical_similarity, shingles
+)
 
 MINHASH_PERM = 128
 MINHASH_SHINGLE = 5
@@ -53,8 +55,8 @@ class Scored:
     minhash: dict[str, Best]
     raw_cosine: dict[str, Best]
 
-    def decide(self, matcher: Matcher, top_k: int = 5) -> PostResult:
-        return matcher.decide(self.features, self.candidates, top_k)
+    def decide(self, cascade: Cascade, top_k: int = 5) -> PostResult:
+        return cascade.decide(self.features, self.candidates, top_k)
 
     def candidate_for(self, reference_id: str) -> Candidate | None:
         for c in self.candidates:
@@ -70,83 +72,79 @@ class ScoredSet:
     references: list[ReferenceItem]
     embed_seconds: float
     embeddings: int
-    # Kept so a calibration can rescore without embedding again.
-    reference_vectors: NDArray[np.float32] = field(default_factory=lambda: np.zeros((0, 0), np.float32))
-    query_vectors: NDArray[np.float32] = field(default_factory=lambda: np.zeros((0, 0), np.float32))
 
 
-class CountingEmbedder:
-    """Counts and times embedding calls (the eval's budget is embeddings)."""
+class CountingEmbedder(Embedder):
+    """Counts and times embedding calls (the eval's budget is embeddings), and remembers each text's vector.
+
+    The memory lets the raw-cosine baseline reuse a vector wherever the raw
+    text is the very text the service embedded (no normalisation changed it).
+    """
 
     def __init__(self, inner: Embedder) -> None:
         self.inner = inner
+        self.model_id = inner.model_id
+        self.dim = inner.dim
         self.count = 0
         self.seconds = 0.0
+        self._seen: dict[str, NDArray[np.float32]] = {}
 
     def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
         started = time.perf_counter()
         out = self.inner.embed(texts)
         self.seconds += time.perf_counter() - started
         self.count += len(texts)
+        self._seen.update(zip(texts, out))
         return out
 
+    def vectors_of(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        """Vectors of ``texts``, embedding only those never embedded before."""
+        new = sorted({t for t in texts if t not in self._seen})
+        if new:
+            self.embed(new)
+        return np.stack([self._seen[t] for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
 
-def score_testset(ts: TestSet, embedder: CountingEmbedder, background: Background, k: int = MIN_CANDIDATES) -> ScoredSet:
+
+def open_scoring_engine(work_dir: Path, embedder: CountingEmbedder, calibration: Calibration, n_refs: int, n_queries: int) -> Engine:
+    """An engine over a throw-away store, sized so each side goes in one call (one embedding batch)."""
+    config = NigranConfig(
+        data_dir=work_dir,
+        limits=dataclasses.replace(Limits(), max_references_per_request=max(n_refs, 1), max_posts_per_request=max(n_queries, 1)),
+        quarantine=QuarantineConfig(enabled=False),
+        index_snapshot_every=10**12,
+    )
+    return Engine.open(config, embedder=embedder, calibration=calibration)
+
+
+def score_testset(ts: TestSet, embedder: CountingEmbedder, calibration: Calibration) -> ScoredSet:
     count0, seconds0 = embedder.count, embedder.seconds
-    ref_prep = [prepare_text(r.text) for r in ts.references]
-    items = [
-        ReferenceItem(
-            vid=i, id=r.id, text=r.text, canonical=p.canonical, fingerprint=p.fingerprint,
-            declared_lang=r.lang, detected_lang=p.lang, bank="eval", labels=(), metadata={},
-            added_by="eval", created_at=0.0, updated_at=0.0, state=ReferenceState.ACTIVE,
-        )
-        for i, (r, p) in enumerate(zip(ts.references, ref_prep))
-    ]
-    ref_vecs = embedder.embed([p.cleaned for p in ref_prep])
-    ref_nb = background.neighbourhoods(ref_vecs)
-    ref_shingles = [shingles(p.canonical) for p in ref_prep]
-    by_fingerprint: dict[str, list[int]] = defaultdict(list)
-    for i, p in enumerate(ref_prep):
-        by_fingerprint[p.fingerprint].append(i)
+    work_dir = Path(tempfile.mkdtemp(prefix=f"nigran-eval-{ts.part}-"))
+    try:
+        engine = open_scoring_engine(work_dir, embedder, calibration, len(ts.references), len(ts.queries))
+        try:
+            refs = [NewReference(text=r.text, id=r.id, lang=r.lang) for r in ts.references]
+            items = list(engine.curation.references.add(refs, actor="eval").added)
+            considered = engine.candidates([Post(q.id, q.text) for q in ts.queries])
+        finally:
+            engine.close(snapshot=False)
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
 
-    q_prep = [prepare_text(q.text) for q in ts.queries]
-    live = [i for i, p in enumerate(q_prep) if p.canonical]
-    q_vecs = np.zeros((len(ts.queries), ref_vecs.shape[1]), dtype=np.float32)
-    q_vecs[live] = embedder.embed([q_prep[i].cleaned for i in live])
-    q_nb = background.neighbourhoods(q_vecs)
-    sims = q_vecs @ ref_vecs.T
-    kk = min(k, len(items))
-    top = np.argpartition(-sims, kk - 1, axis=1)[:, :kk]
-
-    raw_ref = _raw_vectors([r.text for r in ts.references], [p.cleaned for p in ref_prep], ref_vecs, embedder)
-    raw_q = _raw_vectors([q.text for q in ts.queries], [p.cleaned for p in q_prep], q_vecs, embedder)
+    raw_ref = embedder.vectors_of([r.text for r in ts.references])
+    raw_q = embedder.vectors_of([q.text for q in ts.queries])
     raw_sims = raw_q @ raw_ref.T
     ref_mh = np.stack([_minhash(r.text) for r in ts.references])
     ref_lang = np.array([r.lang for r in ts.references])
-
-    scored: list[Scored] = []
-    for qi, query in enumerate(ts.queries):
-        p = q_prep[qi]
-        features = PostFeatures(query.id, p.canonical, p.fingerprint, p.lang)
-        candidates: list[Candidate] = []
-        if p.canonical:
-            candidates = [Candidate(item=items[j], cosine=1.0, exact=True) for j in by_fingerprint.get(p.fingerprint, [])]
-            for j in sorted(top[qi], key=lambda j: -sims[qi, j]):
-                margin = background.margin(float(sims[qi, j]), q_nb[qi], ref_nb[j], p.lang, items[j].lang)
-                nb = background.neighbourhoods_of(q_nb[qi], ref_nb[j], p.lang, items[j].lang)
-                candidates.append(Candidate(item=items[j], cosine=float(sims[qi, j]), margin=margin, neighbourhoods=nb))
-        mh = (_minhash(query.text)[None, :] == ref_mh).mean(axis=1)
-        scored.append(
-            Scored(
-                query=query, features=features, candidates=candidates,
-                minhash=_best_per_lang(mh, ref_lang, ts),
-                raw_cosine=_best_per_lang(raw_sims[qi], ref_lang, ts),
-            )
+    scored = [
+        Scored(
+            query=query, features=post.features, candidates=list(post.candidates),
+            minhash=_best_per_lang((_minhash(query.text)[None, :] == ref_mh).mean(axis=1), ref_lang, ts),
+            raw_cosine=_best_per_lang(raw_sims[qi], ref_lang, ts),
         )
+        for qi, (query, post) in enumerate(zip(ts.queries, considered))
+    ]
     return ScoredSet(
-        part=ts.part, scored=scored, references=items,
-        embed_seconds=embedder.seconds - seconds0, embeddings=embedder.count - count0,
-        reference_vectors=ref_vecs, query_vectors=q_vecs,
+        part=ts.part, scored=scored, references=items, embed_seconds=embedder.seconds - seconds0, embeddings=embedder.count - count0
     )
 
 
@@ -164,22 +162,8 @@ def _best_per_lang(scores: NDArray[np.floating], ref_lang: NDArray[np.str_], ts:
     return out
 
 
-def _raw_vectors(raw: list[str], cleaned: list[str], cleaned_vecs: NDArray[np.float32], embedder: CountingEmbedder) -> NDArray[np.float32]:
-    """Vectors of the raw texts, embedding only those that cleaning changed."""
-    out = cleaned_vecs.copy()
-    changed = [i for i, (r, c) in enumerate(zip(raw, cleaned)) if r != c]
-    if changed:
-        out[changed] = embedder.embed([raw[i] for i in changed])
-    return out
-
-
 def _minhash(text: str) -> NDArray[np.uint64]:
     m = MinHash(num_perm=MINHASH_PERM, seed=1)
     grams = {text[i : i + MINHASH_SHINGLE] for i in range(max(1, len(text) - MINHASH_SHINGLE + 1))}
     m.update_batch([g.encode("utf-8") for g in grams])
     return np.asarray(m.hashvalues, dtype=np.uint64)
-
-
-def decide_all(scored: ScoredSet, thresholds: Thresholds) -> list[PostResult]:
-    matcher = Matcher(thresholds)
-    return [s.decide(matcher) for s in scored.scored]

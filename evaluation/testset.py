@@ -17,8 +17,7 @@ from dataclasses import dataclass, field
 
 from evaluation.corpus import LANGS, Triple
 from evaluation.perturb import Variant, near_duplicate, reupload
-from service.core.domain import Verdict
-from service.core.normalize import canonical_form
+from service.core import Verdict, canonical_form
 
 
 @dataclass(frozen=True)

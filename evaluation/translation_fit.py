@@ -1,4 +1,4 @@
-"""Fits the translation scorer (service/core/translation_score.py) on the calibration split.
+"""Fits the translation scorer (service/core/matching/translation.py) on the calibration split.
 
 Training pairs are every cross-language candidate the search returned for a
 calibration query: the expected reference of a translation query is a
@@ -17,9 +17,7 @@ import numpy as np
 
 from evaluation.corpus import LANGS
 from evaluation.scoring import Scored, ScoredSet
-from service.core.domain import Verdict
-from service.core.matcher import Candidate
-from service.core.translation_score import FEATURES, features
+from service.core import FEATURES, Candidate, Verdict, features
 
 REGULARISATION_C = 1.0
 

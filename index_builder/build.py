@@ -1,8 +1,8 @@
 """``index_builder build``: reference list -> store -> versioned index artifact.
 
 The artifact and the service's store are one system: build writes every new
-item into the SQLite store at ``--data-dir`` (the same ReferenceStore the
-service uses, with the same normalisation, validation and model), then builds
+item into the store at ``--data-dir`` through the service's own write path
+(``References.add``: the same normalisation, validation and model), then builds
 the index over everything that store holds at generation G. The index's ids
 are that store's vids, the id map says which reference each vid is, and the
 manifest records G, so a service pointed at the artifact can check it belongs
@@ -28,16 +28,11 @@ from numpy.typing import NDArray
 from index_builder.jobdir import JobDir, batched, count_rows, default_job_dir, input_identity
 from index_builder.recall import recall_at_10
 from index_builder.sources import Columns, Record, Reject, Row, detect_format, read_rows
-from service.core.artifact import Manifest, new_version, write_artifact
-from service.core.config import NigranConfig
-from service.core.domain import NewReference
-from service.core.embedder import Embedder
-from service.core.banks import Bank
-from service.core.engine import PreparedText, prepare_reference, prepared_reference
-from service.core.errors import FailedPrecondition, InvalidInput
-from service.core.index import ExactRerank, FaissIndex, VectorLookup
-from service.core.index_types import IndexSpec, IndexType, choose_spec, new_index, set_nprobe, train_sample_size
-from service.core.store import ReferenceStore
+from service.core import (
+    AddOptions, Embedder, ExactRerank, FaissIndex, FailedPrecondition, IndexSpec, IndexType, Manifest, NewReference,
+    NigranConfig, OfflineCuration, OnDuplicate, OnExistingId, OnInvalid, OnMissingBank, VectorLookup, choose_spec,
+    new_index, new_version, open_offline, set_nprobe, train_sample_size, write_artifact
+)
 
 log = logging.getLogger(__name__)
 
@@ -100,68 +95,36 @@ class BuildSummary:
         ]
 
 
-def store_batch(rows: list[Row], store: ReferenceStore, embedder: Embedder, config: NigranConfig) -> dict[str, Any]:
+#: A bulk load: resumable (stored ids are left alone), one copy per text, banks as the input names them.
+BUILD_OPTIONS = AddOptions(
+    existing_id=OnExistingId.SKIP, duplicate=OnDuplicate.SKIP, missing_bank=OnMissingBank.CREATE, invalid=OnInvalid.REJECT
+)
+
+
+def store_batch(rows: list[Row], offline: OfflineCuration) -> dict[str, Any]:
     """Validate, deduplicate, embed and commit one batch; idempotent, so a redone batch adds nothing twice."""
     rejects = [r.to_json() for r in rows if isinstance(r, Reject)]
     records = [r for r in rows if isinstance(r, Record)]
-    existing = store.existing_ids(r.id for r in records)
-    fresh: list[tuple[Record, NewReference, PreparedText]] = []
-    already = 0
-    seen_ids: set[str] = set()
-    for rec in records:
-        if rec.id in existing:
-            already += 1
-            continue
-        if rec.id in seen_ids:
-            rejects.append(Reject(rec.seq, rec.line, rec.id, "id appears twice in the input").to_json())
-            continue
-        ref = NewReference(text=rec.text, id=rec.id, lang=rec.lang, bank=rec.bank or "default", labels=rec.labels)
-        try:
-            prepared = prepare_reference(f"line {rec.line}", ref, config.limits)
-        except InvalidInput as exc:
-            rejects.append(Reject(rec.seq, rec.line, rec.id, str(exc)).to_json())
-            continue
-        seen_ids.add(rec.id)
-        fresh.append((rec, ref, prepared))
-    stored = store.find_by_fingerprints(p.fingerprint for _, _, p in fresh)
-    unique: list[tuple[NewReference, PreparedText]] = []
-    seen_fp: set[str] = set(stored)
-    for _, ref, prepared in fresh:
-        if prepared.fingerprint in seen_fp:
-            continue
-        seen_fp.add(prepared.fingerprint)
-        unique.append((ref, prepared))
-    created = _create_missing_banks({ref.bank for ref, _ in unique}, store)
-    if unique:
-        vectors = embedder.embed([p.cleaned for _, p in unique])
-        store.add(
-            [prepared_reference(ref, p, v) for (ref, p), v in zip(unique, vectors)],
-            actor=BUILD_ACTOR,
-            model_id=embedder.model_id,
-        )
+    refs = [NewReference(text=r.text, id=r.id, lang=r.lang, bank=r.bank, labels=r.labels) for r in records]
+    outcome = offline.references.add(refs, actor=BUILD_ACTOR, options=BUILD_OPTIONS) if refs else None
+    if outcome is not None:
+        for rejected in outcome.rejected:
+            rec = records[rejected.position]
+            rejects.append(Reject(rec.seq, rec.line, rec.id, f"line {rec.line}.{rejected.field}: {rejected.reason}").to_json())
     rejects.sort(key=lambda r: r["row"])
     return {
-        "added": len(unique),
-        "dupes": len(fresh) - len(unique),
-        "already_stored": already,
+        "added": len(outcome.added) if outcome else 0,
+        "dupes": len(outcome.duplicates) if outcome else 0,
+        "already_stored": len(outcome.existing) if outcome else 0,
         "rejects": rejects,
-        "banks_created": created,
+        "banks_created": list(outcome.banks_created) if outcome else [],
     }
 
 
-def _create_missing_banks(names: set[str], store: ReferenceStore) -> list[str]:
-    """A bulk load names its banks in the input; ones not there yet are created (and audited)."""
-    live = {bank.name for bank in store.list_banks()}
-    created = sorted(names - live)
-    for name in created:
-        store.create_bank(Bank(name=name, description="created by index_builder build"), actor=BUILD_ACTOR)
-    return created
-
-
-def load_vectors(store: ReferenceStore, model_id: str) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+def load_vectors(offline: OfflineCuration, model_id: str) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
     vid_parts: list[NDArray[np.int64]] = []
     vec_parts: list[NDArray[np.float32]] = []
-    for vids, vectors in store.indexable_vectors(model_id):
+    for vids, vectors in offline.store.vectors.indexable(model_id):
         vid_parts.append(vids)
         vec_parts.append(vectors)
     if not vid_parts:
@@ -250,14 +213,14 @@ def build(config: NigranConfig, options: BuildOptions, embedder: Embedder) -> Bu
     job = JobDir(options.work_dir or default_job_dir(config.data_dir / "jobs", "build", identity), identity, restart=options.restart)
     done = job.done()
     summary.resumed_batches = len(done)
-    store = ReferenceStore(config.store_path)
+    offline = open_offline(config, embedder)
     try:
         from tqdm import tqdm
 
         with tqdm(total=count_rows(options.input, fmt), unit="items", desc="build", disable=not options.progress, smoothing=0.1) as bar:
             for number, rows in batched(read_rows(options.input, options.columns, fmt), options.batch_size):
                 if number not in done:
-                    job.write_part(number, store_batch(rows, store, embedder, config))
+                    job.write_part(number, store_batch(rows, offline))
                 bar.update(len(rows))
         rejects_path = options.rejects or options.artifacts_dir / f"rejects-{options.input.stem}.jsonl"
         rejects_path.parent.mkdir(parents=True, exist_ok=True)
@@ -273,16 +236,15 @@ def build(config: NigranConfig, options: BuildOptions, embedder: Embedder) -> Bu
         summary.rows = summary.added + summary.dupes + summary.already_stored + summary.rejects
         summary.rejects_file = str(rejects_path)
 
-        generation = store.generation()
-        vids, vectors = load_vectors(store, embedder.model_id)
+        generation = offline.store.generation()
+        vids, vectors = load_vectors(offline, embedder.model_id)
         if len(vids) == 0:
             raise FailedPrecondition("the store holds no indexable references; nothing to build")
         built = build_index(
             vids, vectors, index_type=options.index_type, nlist=options.nlist, nprobe=options.nprobe, m=options.m,
             recall_floor=options.recall_floor, recall_queries=options.recall_queries, seed=options.seed,
         )
-        store_vids, store_ids, _ = store.vid_table()
-        id_of = dict(zip(store_vids.tolist(), store_ids))
+        id_of = offline.store.vectors.vid_table()
         summary.seconds = time.perf_counter() - started
         manifest = Manifest(
             version=new_version(generation),
@@ -300,7 +262,7 @@ def build(config: NigranConfig, options: BuildOptions, embedder: Embedder) -> Bu
         )
         path = write_artifact(options.artifacts_dir, manifest, built.index, vids, [id_of[int(v)] for v in vids])
     finally:
-        store.close()
+        offline.close()
     job.remove()
     summary.indexed = manifest.count
     summary.index_type = manifest.index_type

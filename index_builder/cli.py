@@ -8,11 +8,10 @@ import sys
 from pathlib import Path
 
 from index_builder.build import DEFAULT_RECALL_FLOOR, DEFAULT_RECALL_QUERIES, BuildOptions, build
-from index_builder.screen import ScreenOptions, screen, with_threads
+from index_builder.screen import screen, with_threads
+from index_builder.screening import ScreenOptions
 from index_builder.sources import FORMATS, Columns
-from service.core.config import NigranConfig
-from service.core.errors import NigranError
-from service.core.index_types import INDEX_TYPES
+from service.core import INDEX_TYPES, NigranConfig, NigranError, SentenceTransformerEmbedder
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -65,8 +64,6 @@ def main(argv: list[str] | None = None) -> int:
         config = with_threads(NigranConfig.load(args.config, data_dir=args.data_dir, model_cache=args.model_cache), args.threads)
         columns = Columns(args.id_column, args.text_column, args.bank_column, args.labels_column, args.lang_column)
         if args.command == "build":
-            from service.core.embedder import SentenceTransformerEmbedder
-
             summary = build(
                 config,
                 BuildOptions(

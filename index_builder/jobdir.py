@@ -18,7 +18,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, Iterable, Iterator, TypeVar
 
-from service.core.errors import InvalidInput
+from service.core import InvalidInput
 
 JOB_FILE = "job.json"
 _T = TypeVar("_T")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import NDArray
 
-from service.core.index import NO_ID, VectorIndex
+from service.core import NO_ID, VectorIndex
 
 K = 10
 

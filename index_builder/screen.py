@@ -6,8 +6,8 @@ screened here gets the verdicts the service would give. The archive is cut
 into batches; each finished batch is written to the job directory, and the
 output (JSONL or Parquet) and the rejects file are assembled from those parts
 at the end, in input order. The single-machine engine and the Ray engine
-(``screen_ray``) run the same :func:`screen_batch` and share that bookkeeping,
-which is why their outputs are identical.
+(``screen_ray``) run the same ``screening.screen_batch`` and share that
+bookkeeping, which is why their outputs are identical.
 """
 
 from __future__ import annotations
@@ -18,38 +18,12 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Literal
+from typing import Any, Iterator
 
 from index_builder.jobdir import JobDir, batched, count_rows, default_job_dir, input_identity
-from index_builder.sources import FORMATS, Columns, Record, Reject, Row, detect_format, read_rows
-from service.core.config import NigranConfig
-from service.core.domain import Post, PostResult
-from service.core.embedder import Embedder
-from service.core.engine import Engine
-from service.core.errors import InvalidInput
-
-OutputFormat = Literal["jsonl", "parquet"]
-EngineKind = Literal["local", "ray"]
-
-
-@dataclass(frozen=True)
-class ScreenOptions:
-    input: Path
-    output: Path
-    fmt: str | None = None
-    out_format: OutputFormat | None = None
-    columns: Columns = Columns()
-    rejects: Path | None = None
-    batch_size: int = 64
-    top_k: int = 0
-    banks: tuple[str, ...] = ()
-    index: Path | None = None  # an index artifact; None: the store's own index
-    work_dir: Path | None = None
-    restart: bool = False
-    progress: bool = True
-    engine: EngineKind = "local"
-    ray_address: str | None = None
-    workers: int = 0  # Ray actors; 0: one per `threads` CPUs of the cluster
+from index_builder.screening import OutputFormat, ScreenOptions, open_engine, screen_batch
+from index_builder.sources import Row, detect_format, read_rows
+from service.core import Embedder, InvalidInput, NigranConfig
 
 
 @dataclass
@@ -76,56 +50,6 @@ class ScreenSummary:
             f"time             {self.seconds:.1f}s ({self.posts_per_second:.1f} posts/s)",
             f"output           {self.output}",
         ]
-
-
-def result_row(result: PostResult) -> dict[str, Any]:
-    return {
-        "post_id": result.post_id,
-        "verdict": result.verdict.value,
-        "detected_lang": result.detected_lang,
-        "matches": [
-            {
-                "reference_id": m.reference_id,
-                "score": m.score,
-                "cosine": m.cosine,
-                "kind": m.kind.value,
-                "signal": m.signal.value,
-                "bank": m.bank,
-                "labels": list(m.labels),
-                "reference_lang": m.reference_lang,
-            }
-            for m in result.matches
-        ],
-    }
-
-
-def screen_batch(engine: Engine, rows: list[Row], *, top_k: int = 0, banks: tuple[str, ...] = ()) -> dict[str, Any]:
-    """Match one batch; rows the service would refuse become rejects, with the service's reason."""
-    rejects = [r.to_json() for r in rows if isinstance(r, Reject)]
-    posts: list[Post] = []
-    for rec in rows:
-        if not isinstance(rec, Record):
-            continue
-        post = Post(id=rec.id, text=rec.text)
-        try:
-            engine.validate_posts([post])
-        except InvalidInput as exc:
-            rejects.append(Reject(rec.seq, rec.line, rec.id, exc.message).to_json())
-            continue
-        posts.append(post)
-    results: list[dict[str, Any]] = []
-    step = engine.config.limits.max_posts_per_request
-    for start in range(0, len(posts), step):
-        results += [result_row(r) for r in engine.match(posts[start : start + step], top_k=top_k, banks=banks)]
-    rejects.sort(key=lambda r: r["row"])
-    return {"results": results, "rejects": rejects, "rows": len(rows)}
-
-
-def open_engine(config: NigranConfig, index: Path | None, embedder: Embedder | None = None) -> Engine:
-    engine = Engine.open(config, embedder=embedder)
-    if index is not None:
-        engine.load_index_artifact(index)
-    return engine
 
 
 def screen(config: NigranConfig, options: ScreenOptions, embedder: Embedder | None = None) -> ScreenSummary:
@@ -155,7 +79,7 @@ def screen(config: NigranConfig, options: ScreenOptions, embedder: Embedder | No
                     job.write_part(number, screen_batch(engine, rows, top_k=options.top_k, banks=options.banks))
                     bar.update(len(rows))
             finally:
-                engine.store.close()  # read-only use: no index snapshot to write
+                engine.close(snapshot=False)  # read-only use: no index snapshot to write
     rejects_path = options.rejects or options.output.with_name(options.output.name + ".rejects.jsonl")
     _assemble(job, options.output, out_format, rejects_path, summary)
     job.remove()
@@ -213,10 +137,17 @@ class _ParquetWriter:
                 ("bank", pa.string()),
                 ("labels", pa.list_(pa.string())),
                 ("reference_lang", pa.string()),
+                ("metadata", pa.map_(pa.string(), pa.string())),
             ]
         )
         self.schema = pa.schema(
-            [("post_id", pa.string()), ("verdict", pa.string()), ("detected_lang", pa.string()), ("matches", pa.list_(match))]
+            [
+                ("post_id", pa.string()),
+                ("verdict", pa.string()),
+                ("detected_lang", pa.string()),
+                ("suppressed_by", pa.string()),
+                ("matches", pa.list_(match)),
+            ]
         )
         self._pa = pa
         self._writer = pq.ParquetWriter(path, self.schema)

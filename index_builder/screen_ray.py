@@ -14,14 +14,12 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import Any, Iterator
 
 from index_builder.jobdir import JobDir
+from index_builder.screening import ScreenOptions, open_engine, screen_batch
 from index_builder.sources import Record, Reject, Row
-from service.core.config import NigranConfig
-
-if TYPE_CHECKING:
-    from index_builder.screen import ScreenOptions
+from service.core import NigranConfig
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -45,15 +43,11 @@ class ScreenActor:
     """One Engine per actor, loaded once, reused for every batch it is given."""
 
     def __init__(self, config: NigranConfig, index: str | None, top_k: int, banks: tuple[str, ...]) -> None:
-        from index_builder.screen import open_engine
-
         self._engine = open_engine(config, Path(index) if index else None)
         self._top_k = top_k
         self._banks = banks
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
-        from index_builder.screen import screen_batch
-
         parts = [
             json.dumps(screen_batch(self._engine, _decode(str(blob)), top_k=self._top_k, banks=self._banks), ensure_ascii=False)
             for blob in batch["rows"]
@@ -61,7 +55,7 @@ class ScreenActor:
         return {"batch": list(batch["batch"]), "part": parts}
 
 
-def run_ray(config: NigranConfig, options: "ScreenOptions", pending: Iterator[tuple[int, list[Row]]], job: JobDir, bar: Any) -> None:
+def run_ray(config: NigranConfig, options: ScreenOptions, pending: Iterator[tuple[int, list[Row]]], job: JobDir, bar: Any) -> None:
     import ray
 
     items = [{"batch": number, "rows": _encode(rows), "size": len(rows)} for number, rows in pending]
@@ -72,12 +66,10 @@ def run_ray(config: NigranConfig, options: "ScreenOptions", pending: Iterator[tu
         ray.init(
             address=options.ray_address,
             include_dashboard=False,
-            runtime_env={"env_vars": {"PYTHONPATH": str(REPO_ROOT), "OMP_WAIT_POLICY": "PASSIVE"}},
+            runtime_env={"env_vars": {"PYTHONPATH": str(REPO_ROOT)}},
             log_to_driver=False,
         )
     # Refresh the store's index snapshot once here, so the actors only read it.
-    from index_builder.screen import open_engine
-
     open_engine(config, None).close()
     threads = config.model.threads or 1
     cpus = int(ray.cluster_resources().get("CPU", 1))  # type: ignore[no-untyped-call]

@@ -17,6 +17,7 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -27,10 +28,10 @@ import grpc
 from google.protobuf import json_format
 
 from service.api import convert
-from service.cli_curation import CURATION_COMMANDS, add_curation_commands, run_curation
 from service.api._generated.nigran.v1 import curation_pb2, curation_pb2_grpc, matcher_pb2_grpc
 from service.api.status import field_violations
-from service.core.domain import DEFAULT_BANK, NewReference, Post
+from service.cli_curation import CURATION_COMMANDS, add_curation_commands, run_curation
+from service.core import DEFAULT_BANK, SUPPORTED_LANGUAGES, NewReference, NigranError, Post, new_reference_from_record
 
 DEFAULT_TARGET = "127.0.0.1:50051"
 
@@ -50,19 +51,11 @@ def _read_references(path: Path, default: NewReference) -> list[NewReference]:
             if not line.strip():
                 continue
             try:
-                row = json.loads(line)
+                refs.append(new_reference_from_record(json.loads(line), f"{path}:{line_no}", default))
             except json.JSONDecodeError as exc:
                 raise SystemExit(f"{path}:{line_no}: not JSON: {exc}") from exc
-            refs.append(
-                NewReference(
-                    id=str(row.get("id", "")),
-                    text=row.get("text", ""),
-                    lang=row.get("lang", default.lang),
-                    bank=row.get("bank", default.bank),
-                    labels=tuple(row.get("labels", default.labels)),
-                    metadata={str(k): str(v) for k, v in row.get("metadata", {}).items()},
-                )
-            )
+            except NigranError as exc:
+                raise SystemExit(str(exc)) from exc
     return refs
 
 
@@ -78,22 +71,21 @@ def run(args: argparse.Namespace) -> int:
         elif args.command == "add":
             default = NewReference(text="", lang=args.lang, bank=args.bank, labels=tuple(args.label))
             refs = _read_references(args.file, default) if args.file else []
-            refs += [NewReference(text=t, id="", lang=args.lang, bank=args.bank, labels=tuple(args.label)) for t in args.text]
+            refs += [dataclasses.replace(default, text=t) for t in args.text]
             if args.id:
                 if len(refs) != 1:
                     raise SystemExit("--id needs exactly one text")
-                refs = [NewReference(text=refs[0].text, id=args.id, lang=args.lang, bank=args.bank, labels=tuple(args.label))]
+                refs = [dataclasses.replace(refs[0], id=args.id)]
             if not refs:
                 raise SystemExit("nothing to add: give texts or --file")
             stub = curation_pb2_grpc.CurationStub(channel)
-            request = curation_pb2.AddReferencesRequest(references=[convert.new_reference_to_pb(r) for r in refs])
-            _print(stub.AddReferences(request, metadata=md, timeout=args.timeout))
+            _print(stub.AddReferences(convert.add_request_to_pb(refs), metadata=md, timeout=args.timeout))
         elif args.command == "match":
             posts = [Post(id=str(i), text=t) for i, t in enumerate(args.text)]
             if args.stdin:
                 posts += [Post(id=str(len(posts) + i), text=line.rstrip("\n")) for i, line in enumerate(sys.stdin) if line.strip()]
             stub_m = matcher_pb2_grpc.MatcherStub(channel)
-            request_m = convert.posts_to_pb(posts, banks=tuple(args.bank), top_k=args.top_k)
+            request_m = convert.match_request_to_pb(posts, banks=tuple(args.bank), top_k=args.top_k)
             _print(stub_m.Match(request_m, metadata=md, timeout=args.timeout))
         elif args.command == "get":
             stub = curation_pb2_grpc.CurationStub(channel)
@@ -124,7 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("text", nargs="*", help="texts to add")
     add.add_argument("--file", type=Path, help="JSONL file: text, and optionally id, lang, bank, labels, metadata")
     add.add_argument("--id", default="", help="id for a single text")
-    add.add_argument("--lang", default="", choices=["", "en", "ur", "ps"])
+    add.add_argument("--lang", default="", choices=["", *SUPPORTED_LANGUAGES])
     add.add_argument("--bank", default=DEFAULT_BANK)
     add.add_argument("--label", action="append", default=[], help="repeatable, e.g. org:example")
     match = sub.add_parser("match", help="match posts")

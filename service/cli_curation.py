@@ -12,12 +12,14 @@ from typing import Any, Callable, Iterator
 
 from service.api import convert
 from service.api._generated.nigran.v1 import curation_pb2
-from service.core import exchange
-from service.core.banks import BankChanges, BankKind
+from service.core import (
+    AuditQuery, Bank, BankChanges, BankKind, Feedback, FeedbackVerdict, NigranError, ReferenceQuery, ReferenceState,
+    reference_from_record, reference_to_record
+)
 
 CURATION_COMMANDS = frozenset({"bank", "disable", "enable", "release", "label", "report", "stats", "list", "audit", "export", "import"})
-_KINDS = {"normal": curation_pb2.NORMAL, "suppression": curation_pb2.SUPPRESSION}
-_STATES = {"active": curation_pb2.ACTIVE, "disabled": curation_pb2.DISABLED, "quarantined": curation_pb2.QUARANTINED, "removed": curation_pb2.REMOVED}
+_KINDS = [kind.value for kind in BankKind]
+_STATES = [state.value for state in ReferenceState]
 
 
 def parse_time(value: str) -> float:
@@ -52,10 +54,11 @@ def _read_jsonl(path: Path) -> Iterator[curation_pb2.Reference]:
         for line_no, line in enumerate(fh, 1):
             if line.strip():
                 try:
-                    record = json.loads(line)
+                    yield convert.reference_to_pb(reference_from_record(json.loads(line), f"{path}:{line_no}"))
                 except json.JSONDecodeError as exc:
                     raise SystemExit(f"{path}:{line_no}: not JSON: {exc}") from exc
-                yield convert.reference_to_pb(exchange.from_record(record, f"{path}:{line_no}"))
+                except NigranError as exc:
+                    raise SystemExit(str(exc)) from exc
 
 
 def run_curation(args: argparse.Namespace, stub: Any, md: list[tuple[str, str]], show: Callable[[Any], None]) -> None:
@@ -63,9 +66,8 @@ def run_curation(args: argparse.Namespace, stub: Any, md: list[tuple[str, str]],
     cmd = args.command
     if cmd == "bank":
         if args.bank_command == "create":
-            show(stub.CreateBank(curation_pb2.CreateBankRequest(
-                name=args.name, description=args.description, disabled=args.disabled, kind=_KINDS[args.kind],
-                thresholds=_thresholds(args.threshold)), **call))
+            bank = Bank(name=args.name, description=args.description, enabled=not args.disabled, kind=BankKind(args.kind), thresholds=_thresholds(args.threshold))
+            show(stub.CreateBank(convert.create_bank_to_pb(bank), **call))
         elif args.bank_command == "list":
             show(stub.ListBanks(curation_pb2.ListBanksRequest(), **call))
         elif args.bank_command == "update":
@@ -77,10 +79,7 @@ def run_curation(args: argparse.Namespace, stub: Any, md: list[tuple[str, str]],
         else:
             show(stub.DeleteBank(curation_pb2.DeleteBankRequest(name=args.name, force=args.force), **call))
     elif cmd == "disable":
-        request = curation_pb2.DisableReferencesRequest(ids=args.ids)
-        if args.until is not None:
-            request.until.CopyFrom(convert.timestamp_to_pb(args.until))
-        show(stub.DisableReferences(request, **call))
+        show(stub.DisableReferences(convert.disable_to_pb(args.ids, args.until), **call))
     elif cmd == "enable":
         show(stub.EnableReferences(curation_pb2.ReferenceIds(ids=args.ids), **call))
     elif cmd == "release":
@@ -90,29 +89,31 @@ def run_curation(args: argparse.Namespace, stub: Any, md: list[tuple[str, str]],
             id=args.id, add_labels=args.add, remove_labels=args.remove,
             set_metadata=_pairs(args.meta, "--meta"), remove_metadata=args.unset_meta), **call))
     elif cmd == "report":
-        verdict = curation_pb2.TRUE_POSITIVE if args.verdict == "true" else curation_pb2.FALSE_POSITIVE
-        show(stub.ReportMatch(curation_pb2.ReportMatchRequest(reference_id=args.reference_id, post_id=args.post_id, verdict=verdict, note=args.note), **call))
+        verdict = FeedbackVerdict.TRUE_POSITIVE if args.verdict == "true" else FeedbackVerdict.FALSE_POSITIVE
+        feedback = Feedback(reference_id=args.reference_id, post_id=args.post_id, verdict=verdict, note=args.note)
+        show(stub.ReportMatch(convert.feedback_to_pb(feedback), **call))
     elif cmd == "stats":
         if args.id:
             show(stub.GetReferenceStats(curation_pb2.GetReferenceRequest(id=args.id), **call))
         else:
             show(stub.GetCurationStats(curation_pb2.GetCurationStatsRequest(), **call))
     elif cmd == "list":
-        show(stub.ListReferences(curation_pb2.ListReferencesRequest(
-            bank=args.bank, state=_STATES.get(args.state, curation_pb2.REFERENCE_STATE_UNSPECIFIED), label=args.label,
-            page_size=args.page_size, page_token=args.page_token), **call))
+        query = ReferenceQuery(
+            bank=args.bank, state=ReferenceState(args.state) if args.state else None, label=args.label,
+            page_size=args.page_size, page_token=args.page_token,
+        )
+        show(stub.ListReferences(convert.reference_query_to_pb(query), **call))
     elif cmd == "audit":
-        request_a = curation_pb2.QueryAuditRequest(target=args.audit_target, actor=args.actor, action=args.action, page_size=args.page_size, page_token=args.page_token)
-        if args.since is not None:
-            request_a.since.CopyFrom(convert.timestamp_to_pb(args.since))
-        show(stub.QueryAudit(request_a, **call))
+        audit = AuditQuery(
+            target=args.audit_target, actor=args.actor, action=args.action, since=args.since,
+            page_size=args.page_size, page_token=args.page_token,
+        )
+        show(stub.QueryAudit(convert.audit_query_to_pb(audit), **call))
     elif cmd == "export":
-        cursor = args.after
-        for pb in stub.ExportReferences(curation_pb2.ExportReferencesRequest(after=args.after, limit=args.limit), **call):
-            record = exchange.to_record(convert.reference_from_pb(pb))
-            print(json.dumps(record, ensure_ascii=False))
-            cursor = max(cursor, pb.change_seq)
-        print(f"next cursor: {cursor}", file=sys.stderr)
+        replies = stub.ExportReferences(curation_pb2.ExportReferencesRequest(after=args.after, limit=args.limit), **call)
+        for pb in replies:
+            print(json.dumps(reference_to_record(convert.reference_from_pb(pb)), ensure_ascii=False))
+        print(f"next cursor: {convert.next_cursor_from_metadata(replies.trailing_metadata(), args.after)}", file=sys.stderr)
     elif cmd == "import":
         show(stub.ImportReferences(_read_jsonl(args.file), **call))
 
@@ -123,14 +124,14 @@ def add_curation_commands(sub: Any) -> None:
     create = bank_sub.add_parser("create")
     create.add_argument("name")
     create.add_argument("--description", default="")
-    create.add_argument("--kind", choices=sorted(_KINDS), default="normal")
+    create.add_argument("--kind", choices=_KINDS, default=BankKind.NORMAL.value)
     create.add_argument("--disabled", action="store_true")
     create.add_argument("--threshold", action="append", default=[], help="name=value override, e.g. translation_cosine=0.9")
     bank_sub.add_parser("list")
     update = bank_sub.add_parser("update")
     update.add_argument("name")
     update.add_argument("--description")
-    update.add_argument("--kind", choices=sorted(_KINDS))
+    update.add_argument("--kind", choices=_KINDS)
     toggle = update.add_mutually_exclusive_group()
     toggle.add_argument("--enable", dest="enabled", action="store_const", const=True)
     toggle.add_argument("--disable", dest="enabled", action="store_const", const=False)
@@ -160,7 +161,7 @@ def add_curation_commands(sub: Any) -> None:
     stats.add_argument("id", nargs="?", default="")
     listing = sub.add_parser("list", help="list reference items")
     listing.add_argument("--bank", default="")
-    listing.add_argument("--state", choices=sorted(_STATES))
+    listing.add_argument("--state", choices=_STATES)
     listing.add_argument("--label", default="")
     listing.add_argument("--page-size", type=int, default=0)
     listing.add_argument("--page-token", default="")

@@ -1,32 +1,25 @@
+"""Shared fixtures. Helpers and doubles are in ``tests/support``."""
+
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Iterator
 
 import pytest
 
-from service.core.config import NigranConfig, ServerConfig
-from service.core.embedder import Embedder
+# Contract suites and helpers in tests/support assert too; their failures should say why.
+pytest.register_assert_rewrite("tests.support")
 
-REPO = Path(__file__).resolve().parent.parent
-# The provisioned model is cached where `make run` caches it, so the suite
-# builds it at most once per checkout.
-MODEL_CACHE = REPO / "var"
+from service.core import Embedder  # noqa: E402 - after the rewrite hook
+from tests.support.factories import MODEL_CACHE  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def real_embedder() -> Embedder:
-    from service.core.config import ModelConfig
-    from service.core.embedder import SentenceTransformerEmbedder
+    """The real bundled model (slow to load, so loaded once per session)."""
+    from service.core import ModelConfig, SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder(ModelConfig(), MODEL_CACHE)
-
-
-def make_config(data_dir: Path, **overrides: object) -> NigranConfig:
-    """A config for tests: everything under data_dir, server on 127.0.0.1:0."""
-    server = overrides.pop("server", ServerConfig(host="127.0.0.1", port=0))
-    return dataclasses.replace(NigranConfig(), data_dir=data_dir, server=server, **overrides)  # type: ignore[arg-type]
 
 
 @pytest.fixture

@@ -1,33 +1,29 @@
-"""Every protobuf <-> domain conversion, in one place."""
+"""Every protobuf <-> domain conversion, in one place, both ways.
+
+The server's handlers use the ``*_from_pb`` of requests and the ``*_to_pb`` of
+replies; the ``nigran`` CLI uses the opposite pair, so client and server can
+never disagree on what a field means. ``tests/api/test_convert.py`` round-trips
+each pair and checks that every field of every message is converted.
+"""
 
 from __future__ import annotations
 
 import json
 import math
-from typing import Any
+from typing import Any, Sequence
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from service.api._generated.nigran.v1 import admin_pb2, curation_pb2, matcher_pb2
-from service.core.artifact import LoadedIndex
-from service.core.banks import Bank, BankChanges, BankKind, overridable_thresholds
-from service.core.config import Thresholds
-from service.core.curation import CurationStats, ImportSummary, ReferenceStats
-from service.core.feedback import Feedback, FeedbackSummary, FeedbackVerdict
-from service.core.quarantine import MatchRate
-from service.core.errors import InvalidInput
-from service.core.store import AuditEntry
-from service.core.domain import (
-    DEFAULT_BANK,
-    Match,
-    NewReference,
-    Post,
-    PostResult,
-    ReferenceItem,
-    ReferenceState,
-    Signal,
-    Verdict,
+from service.core import (
+    DEFAULT_BANK, AuditEntry, AuditQuery, Bank, BankChanges, BankKind, CurationStats, Feedback, FeedbackSummary,
+    FeedbackVerdict, ImportSummary, InvalidInput, LoadedIndex, Match, MatchRate, NewReference, Post, PostResult,
+    ReferenceItem, ReferenceQuery, ReferenceState, ReferenceStats, Signal, StateChange, Thresholds, Verdict,
+    scalar_values
 )
+
+#: Trailing metadata key of ExportReferences: the cursor to pass as `after` next time.
+NEXT_CURSOR_KEY = "nigran-next-cursor"
 
 _VERDICT_TO_PB = {
     Verdict.NO_MATCH: matcher_pb2.NO_MATCH,
@@ -52,6 +48,15 @@ _STATE_TO_PB = {
 }
 _STATE_FROM_PB = {v: k for k, v in _STATE_TO_PB.items()}
 
+_KIND_TO_PB = {BankKind.NORMAL: curation_pb2.NORMAL, BankKind.SUPPRESSION: curation_pb2.SUPPRESSION}
+_KIND_FROM_PB = {v: k for k, v in _KIND_TO_PB.items()}
+
+_FEEDBACK_TO_PB = {FeedbackVerdict.TRUE_POSITIVE: curation_pb2.TRUE_POSITIVE, FeedbackVerdict.FALSE_POSITIVE: curation_pb2.FALSE_POSITIVE}
+_FEEDBACK_FROM_PB = {v: k for k, v in _FEEDBACK_TO_PB.items()}
+
+
+# -- scalars ----------------------------------------------------------------------
+
 
 def timestamp_to_pb(seconds: float) -> Timestamp:
     # Split before scaling: seconds * 1e9 loses the sub-microsecond part in a float.
@@ -64,14 +69,37 @@ def timestamp_from_pb(ts: Timestamp) -> float:
     return float(ts.seconds) + float(ts.nanos) / 1e9
 
 
+def optional_timestamp_from_pb(message: Any, field: str) -> float | None:
+    return timestamp_from_pb(getattr(message, field)) if message.HasField(field) else None
+
+
+def state_to_pb(state: ReferenceState | None) -> Any:
+    return curation_pb2.REFERENCE_STATE_UNSPECIFIED if state is None else _STATE_TO_PB[state]
+
+
+def state_from_pb(pb: Any) -> ReferenceState | None:
+    """None for UNSPECIFIED (a filter that matches every state)."""
+    return _STATE_FROM_PB.get(pb)
+
+
+def bank_kind_to_pb(kind: BankKind | None) -> Any:
+    return curation_pb2.BANK_KIND_UNSPECIFIED if kind is None else _KIND_TO_PB[kind]
+
+
+def bank_kind_from_pb(pb: Any) -> BankKind | None:
+    """None for UNSPECIFIED (leave the kind as it is, or the default)."""
+    return _KIND_FROM_PB.get(pb)
+
+
+# -- matching ---------------------------------------------------------------------
+
+
 def posts_from_pb(request: matcher_pb2.MatchRequest) -> list[Post]:
     return [Post(id=p.id, text=p.text) for p in request.posts]
 
 
-def posts_to_pb(posts: list[Post], *, banks: tuple[str, ...] = (), top_k: int = 0) -> matcher_pb2.MatchRequest:
-    return matcher_pb2.MatchRequest(
-        posts=[matcher_pb2.Post(id=p.id, text=p.text) for p in posts], banks=list(banks), top_k=top_k
-    )
+def match_request_to_pb(posts: Sequence[Post], *, banks: Sequence[str] = (), top_k: int = 0) -> matcher_pb2.MatchRequest:
+    return matcher_pb2.MatchRequest(posts=[matcher_pb2.Post(id=p.id, text=p.text) for p in posts], banks=list(banks), top_k=top_k)
 
 
 def match_to_pb(match: Match) -> matcher_pb2.Match:
@@ -122,25 +150,25 @@ def result_from_pb(pb: matcher_pb2.PostResult) -> PostResult:
     )
 
 
-def results_to_pb(results: list[PostResult]) -> matcher_pb2.MatchResponse:
+def results_to_pb(results: Sequence[PostResult]) -> matcher_pb2.MatchResponse:
     return matcher_pb2.MatchResponse(results=[result_to_pb(r) for r in results])
 
 
+# -- reference items ----------------------------------------------------------------
+
+
 def new_reference_from_pb(pb: curation_pb2.ReferenceInput) -> NewReference:
-    return NewReference(
-        id=pb.id,
-        text=pb.text,
-        lang=pb.lang,
-        bank=pb.bank or DEFAULT_BANK,
-        labels=tuple(pb.labels),
-        metadata=dict(pb.metadata),
-    )
+    return NewReference(id=pb.id, text=pb.text, lang=pb.lang, bank=pb.bank or DEFAULT_BANK, labels=tuple(pb.labels), metadata=dict(pb.metadata))
 
 
 def new_reference_to_pb(ref: NewReference) -> curation_pb2.ReferenceInput:
     return curation_pb2.ReferenceInput(
         id=ref.id, text=ref.text, lang=ref.lang, bank=ref.bank, labels=list(ref.labels), metadata=dict(ref.metadata)
     )
+
+
+def add_request_to_pb(refs: Sequence[NewReference]) -> curation_pb2.AddReferencesRequest:
+    return curation_pb2.AddReferencesRequest(references=[new_reference_to_pb(r) for r in refs])
 
 
 def reference_to_pb(item: ReferenceItem) -> curation_pb2.Reference:
@@ -179,32 +207,37 @@ def reference_from_pb(pb: curation_pb2.Reference) -> ReferenceItem:
         created_at=timestamp_from_pb(pb.created_at),
         updated_at=timestamp_from_pb(pb.updated_at),
         state=state_from_pb(pb.state) or ReferenceState.ACTIVE,
-        disabled_until=timestamp_from_pb(pb.disabled_until) if pb.HasField("disabled_until") else None,
+        disabled_until=optional_timestamp_from_pb(pb, "disabled_until"),
         change_seq=pb.change_seq,
     )
 
 
-def state_to_pb(state: ReferenceState | None) -> Any:
-    return curation_pb2.REFERENCE_STATE_UNSPECIFIED if state is None else _STATE_TO_PB[state]
+def reference_query_to_pb(query: ReferenceQuery) -> curation_pb2.ListReferencesRequest:
+    return curation_pb2.ListReferencesRequest(
+        bank=query.bank, state=state_to_pb(query.state), label=query.label, page_size=query.page_size, page_token=query.page_token
+    )
 
 
-def state_from_pb(pb: Any) -> ReferenceState | None:
-    """None for UNSPECIFIED (a filter that matches every state)."""
-    return _STATE_FROM_PB.get(pb)
+def reference_query_from_pb(pb: curation_pb2.ListReferencesRequest) -> ReferenceQuery:
+    return ReferenceQuery(bank=pb.bank, state=state_from_pb(pb.state), label=pb.label, page_size=pb.page_size, page_token=pb.page_token)
 
 
-# -- banks --------------------------------------------------------------------
-
-_KIND_TO_PB = {BankKind.NORMAL: curation_pb2.NORMAL, BankKind.SUPPRESSION: curation_pb2.SUPPRESSION}
-_KIND_FROM_PB = {v: k for k, v in _KIND_TO_PB.items()}
-
-
-def bank_kind_from_pb(pb: Any) -> BankKind | None:
-    return _KIND_FROM_PB.get(pb)
+def disable_to_pb(ids: Sequence[str], until: float | None) -> curation_pb2.DisableReferencesRequest:
+    request = curation_pb2.DisableReferencesRequest(ids=list(ids))
+    if until is not None:
+        request.until.CopyFrom(timestamp_to_pb(until))
+    return request
 
 
-def effective_thresholds(thresholds: Thresholds) -> dict[str, float]:
-    return {name: float(getattr(thresholds, name)) for name in sorted(overridable_thresholds())}
+def state_change_to_pb(change: StateChange) -> curation_pb2.StateChangeResponse:
+    return curation_pb2.StateChangeResponse(changed=list(change.changed), not_found=list(change.not_found))
+
+
+def state_change_from_pb(pb: curation_pb2.StateChangeResponse) -> StateChange:
+    return StateChange(changed=tuple(pb.changed), not_found=tuple(pb.not_found))
+
+
+# -- banks --------------------------------------------------------------------------
 
 
 def bank_to_pb(bank: Bank, effective: Thresholds) -> curation_pb2.Bank:
@@ -214,7 +247,7 @@ def bank_to_pb(bank: Bank, effective: Thresholds) -> curation_pb2.Bank:
         enabled=bank.enabled,
         kind=_KIND_TO_PB[bank.kind],
         thresholds=dict(bank.thresholds),
-        effective_thresholds=effective_thresholds(effective),
+        effective_thresholds=scalar_values(effective),
         item_count=bank.item_count,
         created_by=bank.created_by,
         created_at=timestamp_to_pb(bank.created_at),
@@ -256,7 +289,7 @@ def bank_changes_from_pb(pb: curation_pb2.UpdateBankRequest) -> BankChanges:
     return BankChanges(
         description=pb.description if pb.HasField("description") else None,
         enabled=pb.enabled if pb.HasField("enabled") else None,
-        kind=_KIND_FROM_PB.get(pb.kind),
+        kind=bank_kind_from_pb(pb.kind),
         set_thresholds=dict(pb.set_thresholds),
         clear_thresholds=tuple(pb.clear_thresholds),
     )
@@ -265,7 +298,7 @@ def bank_changes_from_pb(pb: curation_pb2.UpdateBankRequest) -> BankChanges:
 def bank_changes_to_pb(name: str, changes: BankChanges) -> curation_pb2.UpdateBankRequest:
     pb = curation_pb2.UpdateBankRequest(
         name=name,
-        kind=curation_pb2.BANK_KIND_UNSPECIFIED if changes.kind is None else _KIND_TO_PB[changes.kind],
+        kind=bank_kind_to_pb(changes.kind),
         set_thresholds=dict(changes.set_thresholds),
         clear_thresholds=list(changes.clear_thresholds),
     )
@@ -276,10 +309,7 @@ def bank_changes_to_pb(name: str, changes: BankChanges) -> curation_pb2.UpdateBa
     return pb
 
 
-# -- feedback, stats, audit, import ---------------------------------------------
-
-_FEEDBACK_TO_PB = {FeedbackVerdict.TRUE_POSITIVE: curation_pb2.TRUE_POSITIVE, FeedbackVerdict.FALSE_POSITIVE: curation_pb2.FALSE_POSITIVE}
-_FEEDBACK_FROM_PB = {v: k for k, v in _FEEDBACK_TO_PB.items()}
+# -- feedback, stats, audit, exchange, admin ----------------------------------------
 
 
 def feedback_from_pb(pb: curation_pb2.ReportMatchRequest, *, reporter: str) -> Feedback:
@@ -345,6 +375,22 @@ def curation_stats_from_pb(pb: curation_pb2.CurationStats) -> CurationStats:
     )
 
 
+def audit_query_to_pb(query: AuditQuery) -> curation_pb2.QueryAuditRequest:
+    pb = curation_pb2.QueryAuditRequest(
+        target=query.target, actor=query.actor, action=query.action, page_size=query.page_size, page_token=query.page_token
+    )
+    if query.since is not None:
+        pb.since.CopyFrom(timestamp_to_pb(query.since))
+    return pb
+
+
+def audit_query_from_pb(pb: curation_pb2.QueryAuditRequest) -> AuditQuery:
+    return AuditQuery(
+        target=pb.target, actor=pb.actor, action=pb.action, since=optional_timestamp_from_pb(pb, "since"),
+        page_size=pb.page_size, page_token=pb.page_token,
+    )
+
+
 def _json_or_empty(value: Any) -> str:
     return "" if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True)
 
@@ -373,6 +419,17 @@ def audit_entry_from_pb(pb: curation_pb2.AuditEntry) -> AuditEntry:
     )
 
 
+def next_cursor_to_metadata(cursor: int) -> tuple[tuple[str, str], ...]:
+    return ((NEXT_CURSOR_KEY, str(cursor)),)
+
+
+def next_cursor_from_metadata(metadata: Sequence[tuple[str, Any]] | None, default: int) -> int:
+    for key, value in metadata or ():
+        if key == NEXT_CURSOR_KEY:
+            return int(value)
+    return default
+
+
 def import_summary_to_pb(summary: ImportSummary) -> curation_pb2.ImportReferencesResponse:
     return curation_pb2.ImportReferencesResponse(
         added=summary.added, updated=summary.updated, removed=summary.removed, unchanged=summary.unchanged, skipped=list(summary.skipped)
@@ -381,16 +438,24 @@ def import_summary_to_pb(summary: ImportSummary) -> curation_pb2.ImportReference
 
 def import_summary_from_pb(pb: curation_pb2.ImportReferencesResponse) -> ImportSummary:
     return ImportSummary(added=pb.added, updated=pb.updated, removed=pb.removed, unchanged=pb.unchanged, skipped=tuple(pb.skipped))
+
+
 def loaded_index_to_pb(loaded: LoadedIndex) -> admin_pb2.LoadIndexResponse:
-    manifest = loaded.manifest
     return admin_pb2.LoadIndexResponse(
         path=loaded.path,
-        version=manifest.version,
-        model_id=manifest.model_id,
-        index_type=manifest.index_type,
-        generation=manifest.generation,
+        version=loaded.version,
+        model_id=loaded.model_id,
+        index_type=loaded.index_type,
+        generation=loaded.generation,
         added=loaded.added,
         removed=loaded.removed,
         size=loaded.size,
-        recall_at_10=manifest.recall_at_10 or 0.0,
+        recall_at_10=loaded.recall_at_10 or 0.0,
+    )
+
+
+def loaded_index_from_pb(pb: admin_pb2.LoadIndexResponse) -> LoadedIndex:
+    return LoadedIndex(
+        path=pb.path, version=pb.version, model_id=pb.model_id, index_type=pb.index_type, generation=pb.generation,
+        recall_at_10=pb.recall_at_10 or None, added=pb.added, removed=pb.removed, size=pb.size,
     )

@@ -7,6 +7,7 @@ needs is done here, by wrapping each method handler's behaviour function.
 from __future__ import annotations
 
 import contextvars
+from contextlib import contextmanager
 import logging
 import time
 from typing import Any, Callable, Iterator
@@ -14,8 +15,7 @@ from typing import Any, Callable, Iterator
 import grpc
 
 from service.api.status import to_rpc_status
-from service.core.config import AuthConfig
-from service.core.errors import NigranError
+from service.core import AuthConfig, ConfigError, NigranError
 
 log = logging.getLogger("nigran.access")
 
@@ -77,6 +77,9 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         self._tokens: dict[str, tuple[str, str]] = {}
         for token, spec in auth.tokens.items():
             role, _, name = spec.partition(":")
+            if role not in ROLES:
+                # A misspelt role would otherwise refuse every call that token makes, silently.
+                raise ConfigError(f"server.auth.tokens: role {role!r} is not one of {', '.join(sorted(ROLES))}")
             self._tokens[token] = (role, name or role)
 
     def intercept_service(self, continuation: Callable[[Any], Any], details: Any) -> Any:
@@ -120,34 +123,30 @@ class ErrorAndLogInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
                 log.exception("unhandled error in %s", method)
                 context.abort(grpc.StatusCode.INTERNAL, f"internal error ({type(exc).__name__}); see server log")
 
-            def logged(code: grpc.StatusCode | None, started: float) -> None:
-                log.info("%s %s %.1fms", method, code.name if code else "OK", (time.perf_counter() - started) * 1e3)
-
-            if streaming:
-
-                def run_stream(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-                    started = time.perf_counter()
-                    try:
-                        yield from behaviour(request, context)
-                    except Exception as exc:  # noqa: BLE001 - mapped to a status
-                        if _aborted(context):
-                            raise
-                        fail(exc, context)
-                    finally:
-                        logged(context.code(), started)
-
-                return run_stream
-
-            def run_unary(request: Any, context: grpc.ServicerContext) -> Any:
+            @contextmanager
+            def mapped(context: grpc.ServicerContext) -> Iterator[None]:
                 started = time.perf_counter()
                 try:
-                    return behaviour(request, context)
+                    yield
                 except Exception as exc:  # noqa: BLE001 - mapped to a status
                     if _aborted(context):
                         raise
                     fail(exc, context)
                 finally:
-                    logged(context.code(), started)
+                    code = context.code()
+                    log.info("%s %s %.1fms", method, code.name if code else "OK", (time.perf_counter() - started) * 1e3)
+
+            if streaming:
+
+                def run_stream(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
+                    with mapped(context):
+                        yield from behaviour(request, context)
+
+                return run_stream
+
+            def run_unary(request: Any, context: grpc.ServicerContext) -> Any:
+                with mapped(context):
+                    return behaviour(request, context)
 
             return run_unary
 

@@ -9,7 +9,7 @@ import signal
 import threading
 import time
 from concurrent import futures
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +20,7 @@ from grpc_reflection.v1alpha import reflection
 from service.api._generated.nigran.v1 import admin_pb2, admin_pb2_grpc, curation_pb2, curation_pb2_grpc, matcher_pb2, matcher_pb2_grpc
 from service.api.handlers import AdminServicer, CurationServicer, MatcherServicer
 from service.api.interceptors import AuthInterceptor, ErrorAndLogInterceptor
-from service.core.config import NigranConfig
-from service.core.engine import Engine
-from service.core.errors import NotReady
+from service.core import Engine, NigranConfig, NotReady
 
 log = logging.getLogger("nigran.server")
 
@@ -42,7 +40,6 @@ class NigranServer:
     health: health.HealthServicer
     config: NigranConfig
     _engine: Engine | None = None
-    _ready: threading.Event = field(default_factory=threading.Event)
 
     def engine(self) -> Engine:
         if self._engine is None:
@@ -54,10 +51,6 @@ class NigranServer:
         self._engine = engine
         for name in ("", *SERVICE_NAMES):
             self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        self._ready.set()
-
-    def wait_ready(self, timeout: float | None = None) -> bool:
-        return self._ready.wait(timeout)
 
     def start(self) -> "NigranServer":
         self.server.start()
@@ -120,9 +113,9 @@ def serve(config: NigranConfig) -> None:
     log.info(
         "SERVING after %.1fs: %d references, model %s, thresholds from %s",
         time.perf_counter() - started,
-        engine.index_size,
-        engine.embedder.model_id,
-        engine.config.thresholds.source,
+        len(engine.index),
+        engine.model_id,
+        engine.thresholds.source,
     )
     stop.wait()
     log.info("shutting down")

@@ -9,25 +9,25 @@ from __future__ import annotations
 
 import grpc
 
-from service.core import errors
+from service.core import AlreadyExists, FailedPrecondition, InvalidInput, NigranError, NotFound, NotReady
 
-_CODES: list[tuple[type[errors.NigranError], grpc.StatusCode]] = [
-    (errors.InvalidInput, grpc.StatusCode.INVALID_ARGUMENT),
-    (errors.NotFound, grpc.StatusCode.NOT_FOUND),
-    (errors.AlreadyExists, grpc.StatusCode.ALREADY_EXISTS),
-    (errors.FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION),
-    (errors.NotReady, grpc.StatusCode.UNAVAILABLE),
+_CODES: list[tuple[type[NigranError], grpc.StatusCode]] = [
+    (InvalidInput, grpc.StatusCode.INVALID_ARGUMENT),
+    (NotFound, grpc.StatusCode.NOT_FOUND),
+    (AlreadyExists, grpc.StatusCode.ALREADY_EXISTS),
+    (FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION),
+    (NotReady, grpc.StatusCode.UNAVAILABLE),
 ]
 
 
-def code_for(exc: errors.NigranError) -> grpc.StatusCode:
+def code_for(exc: NigranError) -> grpc.StatusCode:
     for cls, code in _CODES:
         if isinstance(exc, cls):
             return code
     return grpc.StatusCode.INTERNAL
 
 
-def to_rpc_status(exc: errors.NigranError) -> grpc.Status:
+def to_rpc_status(exc: NigranError) -> grpc.Status:
     """A grpc.Status carrying code, message and google.rpc error details."""
     from google.protobuf import any_pb2
     from google.rpc import code_pb2, error_details_pb2, status_pb2
@@ -35,7 +35,7 @@ def to_rpc_status(exc: errors.NigranError) -> grpc.Status:
 
     code = code_for(exc)
     detail = any_pb2.Any()
-    if isinstance(exc, errors.InvalidInput):
+    if isinstance(exc, InvalidInput):
         detail.Pack(
             error_details_pb2.BadRequest(
                 field_violations=[

@@ -1,25 +1,148 @@
 """The matching core: plain Python, no grpc or protobuf.
 
-The public surface is what this module exports; everything else in the
-package is an implementation detail that may change.
+The public surface is what this module exports: the gRPC layer
+(``service.api``), the CLI, ``index_builder`` and ``evaluation`` import from
+``service.core`` only, never from the modules below it, and
+``tests/test_architecture.py`` pins both the list and that rule. Everything
+else in the package is an implementation detail that may change.
 """
 
-from service.core.config import NigranConfig, Thresholds
-from service.core.domain import Match, NewReference, Post, PostResult, ReferenceItem, ReferenceState, Signal, Verdict
+from service.core.config import (
+    BUNDLED_MODEL, DEFAULT_CALIBRATION_DIR, AuthConfig, CompactionConfig, Limits, ModelConfig, NigranConfig,
+    QuarantineConfig, ServerConfig
+)
+from service.core.curation.service import Curation
+from service.core.domain import (
+    DEFAULT_BANK, SUPPORTED_LANGUAGES, AddOptions, AddOutcome, AuditEntry, AuditQuery, Bank, BankChanges, BankKind,
+    Candidate, CurationStats, ExportPage, Feedback, FeedbackSummary, FeedbackVerdict, ImportSummary, LoadedIndex,
+    Match, MatchRate, Neighbourhoods, NewReference, OnDuplicate, OnExistingId, OnInvalid, OnMissingBank, Post,
+    PostCandidates, PostFeatures, PostResult, ReferenceItem, ReferenceQuery, ReferenceState, ReferenceStats, Rejected,
+    Signal, StateChange, Verdict
+)
+from service.core.embedding.embedder import Embedder, SentenceTransformerEmbedder
 from service.core.engine import Engine
-from service.core.errors import NigranError
+from service.core.errors import (
+    AlreadyExists, ConfigError, FailedPrecondition, IndexCorrupt, InvalidInput, LimitExceeded, ModelError,
+    ModelMismatch, ModelProvisionError, NigranError, NotFound, NotReady
+)
+from service.core.index.artifact import Manifest, new_version, write_artifact
+from service.core.index.base import NO_ID, VectorIndex
+from service.core.index.faiss_index import FaissIndex
+from service.core.index.rerank import ExactRerank, VectorLookup
+from service.core.index.spec import INDEX_TYPES, IndexSpec, IndexType, choose_spec, new_index, set_nprobe, train_sample_size
+from service.core.matching.background import Background
+from service.core.matching.calibration import BACKGROUND_FILE, Calibration, load_calibration
+from service.core.matching.cascade import Cascade, translation_score
+from service.core.matching.lexical import lexical_similarity, shingles
+from service.core.matching.thresholds import Thresholds, scalar_values
+from service.core.matching.translation import FEATURES, features
+from service.core.records import (
+    new_reference_from_record, reference_from_record, reference_to_record, result_from_record, result_to_record
+)
+from service.core.text.normalize import canonical_form
+from service.core.text.prepare import PreparedText, prepare_text
+from service.core.validation import check_posts
+from service.core.wiring import OfflineCuration, open_offline
 
 __all__ = [
+    "BACKGROUND_FILE",
+    "BUNDLED_MODEL",
+    "DEFAULT_BANK",
+    "DEFAULT_CALIBRATION_DIR",
+    "FEATURES",
+    "INDEX_TYPES",
+    "NO_ID",
+    "SUPPORTED_LANGUAGES",
+    "AddOptions",
+    "AddOutcome",
+    "AlreadyExists",
+    "AuditEntry",
+    "AuditQuery",
+    "AuthConfig",
+    "Background",
+    "Bank",
+    "BankChanges",
+    "BankKind",
+    "Calibration",
+    "Candidate",
+    "Cascade",
+    "CompactionConfig",
+    "ConfigError",
+    "Curation",
+    "CurationStats",
+    "Embedder",
     "Engine",
+    "ExactRerank",
+    "ExportPage",
+    "FaissIndex",
+    "FailedPrecondition",
+    "Feedback",
+    "FeedbackSummary",
+    "FeedbackVerdict",
+    "ImportSummary",
+    "IndexCorrupt",
+    "IndexSpec",
+    "IndexType",
+    "InvalidInput",
+    "LimitExceeded",
+    "Limits",
+    "LoadedIndex",
+    "Manifest",
     "Match",
+    "MatchRate",
+    "ModelConfig",
+    "ModelError",
+    "ModelMismatch",
+    "ModelProvisionError",
+    "Neighbourhoods",
     "NewReference",
     "NigranConfig",
     "NigranError",
+    "NotFound",
+    "NotReady",
+    "OfflineCuration",
+    "OnDuplicate",
+    "OnExistingId",
+    "OnInvalid",
+    "OnMissingBank",
     "Post",
+    "PostCandidates",
+    "PostFeatures",
     "PostResult",
+    "PreparedText",
+    "QuarantineConfig",
     "ReferenceItem",
+    "ReferenceQuery",
     "ReferenceState",
+    "ReferenceStats",
+    "Rejected",
+    "SentenceTransformerEmbedder",
+    "ServerConfig",
     "Signal",
+    "StateChange",
     "Thresholds",
+    "VectorIndex",
+    "VectorLookup",
     "Verdict",
+    "canonical_form",
+    "check_posts",
+    "choose_spec",
+    "features",
+    "lexical_similarity",
+    "load_calibration",
+    "new_index",
+    "new_reference_from_record",
+    "new_version",
+    "open_offline",
+    "prepare_text",
+    "reference_from_record",
+    "reference_to_record",
+    "result_from_record",
+    "result_to_record",
+    "scalar_values",
+    "set_nprobe",
+    "shingles",
+    "train_sample_size",
+    "translation_score",
+    "write_artifact",
 ]

@@ -9,7 +9,6 @@ to its default is worse than a refusal to start.
 from __future__ import annotations
 
 import dataclasses
-import json
 import tomllib
 import typing
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ from pathlib import Path
 from typing import Any, Mapping, TypeVar
 
 from service.core.errors import ConfigError
-from service.core.translation_score import FEATURES
+from service.core.matching.thresholds import check_config_overrides
 
 BUNDLED_MODEL = "bundled:multilingual-e5-small"
 DEFAULT_DATA_DIR = Path("var")
@@ -42,62 +41,6 @@ class ModelConfig:
 
 
 @dataclass(frozen=True)
-class Thresholds:
-    """Operating points of the matching cascade.
-
-    The defaults are conservative starting points; ``make calibrate`` measures
-    them on data for a target false-positive rate and writes a file that
-    replaces them (``NigranConfig.thresholds_file``).
-    """
-
-    # Shingle containment of the post's canonical text in a reference's (or the
-    # reverse) above which a same-language candidate is an edited copy.
-    near_duplicate_lexical: float = 0.5
-    # Cosine above which a same-language candidate is a near-duplicate even
-    # when the wording changed a lot.
-    near_duplicate_cosine: float = 0.93
-    # Ratio-margin score above which a cross-language candidate is a translation.
-    translation_margin: float = 1.12
-    # Raw cosine floor for translations: the whole test without a background
-    # sample, a floor under the margin test with one. e5 cosines are compressed
-    # (unrelated texts score 0.70-0.84), hence the high value.
-    translation_cosine: float = 0.86
-    # Per language pair, "post>reference" (e.g. "ps>en"): a translation margin
-    # that replaces translation_margin for that direction. Calibration fills
-    # it because the model aligns some pairs (ur-en) better than others (ps-en).
-    translation_margin_by_pair: Mapping[str, float] = field(default_factory=dict)
-    # The translation scorer of translation_score.py for cross-language
-    # candidates, fitted by calibration: weight per feature plus "bias". Empty:
-    # the margin rule above decides.
-    translation_weights: Mapping[str, float] = field(default_factory=dict)
-    # Scorer output above which a cross-language candidate is a translation;
-    # per pair ("post>reference") where calibrated, else translation_score.
-    translation_score: float = 0.5
-    translation_score_by_pair: Mapping[str, float] = field(default_factory=dict)
-    # Per pair: the usual log length ratio of translations (post over reference).
-    translation_length_offset_by_pair: Mapping[str, float] = field(default_factory=dict)
-    # Where these numbers came from (file, data set, date); shown in logs.
-    source: str = "built-in defaults"
-
-    def __post_init__(self) -> None:
-        for name in ("translation_margin_by_pair", "translation_score_by_pair", "translation_length_offset_by_pair"):
-            for pair, value in getattr(self, name).items():
-                post, sep, ref = pair.partition(">")
-                if not (sep and post and ref) or not isinstance(value, (int, float)):
-                    raise ConfigError(f"thresholds.{name}: {pair!r} = {value!r}; expected \"post>reference\" = number")
-        known = (*FEATURES, "bias")
-        for feature, value in self.translation_weights.items():
-            if feature not in known or not isinstance(value, (int, float)):
-                raise ConfigError(f"thresholds.translation_weights: {feature!r} = {value!r}; expected one of {', '.join(known)} = number")
-
-    def translation_margin_for(self, post_lang: str, reference_lang: str) -> float:
-        return float(self.translation_margin_by_pair.get(f"{post_lang}>{reference_lang}", self.translation_margin))
-
-    def translation_score_for(self, post_lang: str, reference_lang: str) -> float:
-        return float(self.translation_score_by_pair.get(f"{post_lang}>{reference_lang}", self.translation_score))
-
-
-@dataclass(frozen=True)
 class Limits:
     max_posts_per_request: int = 256
     # Per post, UTF-8 bytes. Longer texts are refused rather than truncated, so
@@ -112,7 +55,7 @@ class Limits:
 
 @dataclass(frozen=True)
 class QuarantineConfig:
-    """When an item's match rate jumps enough to be held out of matching (see core/quarantine.py)."""
+    """When an item's match rate jumps enough to be held out of matching (see core/curation/quarantine.py)."""
 
     enabled: bool = True
     # Match rates are counted per bucket of this many seconds.
@@ -165,12 +108,14 @@ class ServerConfig:
 class NigranConfig:
     data_dir: Path = DEFAULT_DATA_DIR
     model: ModelConfig = field(default_factory=ModelConfig)
-    thresholds: Thresholds = field(default_factory=Thresholds)
+    # Per-key overrides of the operating points (names as in Thresholds), on
+    # top of the calibration or thresholds_file (precedence: matching/thresholds.py).
+    thresholds: Mapping[str, Any] = field(default_factory=dict)
     limits: Limits = field(default_factory=Limits)
     server: ServerConfig = field(default_factory=ServerConfig)
-    # A calibration file (JSON) whose "thresholds" object replaces `thresholds`.
+    # A calibration file (JSON) whose "thresholds" object replaces the shipped calibration.
     thresholds_file: Path | None = None
-    # Margin background sample and calibrated thresholds (service/core/calibration.py);
+    # Margin background sample and calibrated thresholds (service/core/matching/calibration.py);
     # used only when made with the running model. None: raw-cosine thresholds.
     calibration_dir: Path | None = DEFAULT_CALIBRATION_DIR
     # Where the provisioned bundled model is cached; None means data_dir.
@@ -202,23 +147,10 @@ class NigranConfig:
             except (OSError, tomllib.TOMLDecodeError) as exc:
                 raise ConfigError(f"cannot read config {path}: {exc}") from exc
         raw.update({k: v for k, v in overrides.items() if v is not None})
-        config = _build(cls, raw, "config")
-        if config.thresholds_file is not None:
-            config = dataclasses.replace(
-                config, thresholds=load_thresholds(config.thresholds_file)
-            )
-        return config
+        return _build(cls, raw, "config")
 
-
-def load_thresholds(path: Path) -> Thresholds:
-    """Read the "thresholds" object of a calibration file."""
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"cannot read thresholds file {path}: {exc}") from exc
-    values = dict(data.get("thresholds", data))
-    values.setdefault("source", f"{path} ({data.get('calibrated_on', 'unknown data')})")
-    return _build(Thresholds, values, "thresholds")
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "thresholds", check_config_overrides(self.thresholds))
 
 
 _T = TypeVar("_T")

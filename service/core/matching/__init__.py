@@ -1,0 +1,1 @@
+"""From candidates to verdicts: operating points, signals, admission and the cascade."""

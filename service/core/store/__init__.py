@@ -1,0 +1,1 @@
+"""The reference store: the interface every backend implements, and the backends."""

@@ -1,0 +1,197 @@
+"""The reference store interface: the source of truth, whatever the backend.
+
+Everything the service knows about reference content lives in the store,
+embeddings included, so a vector index is derived data that can always be
+rebuilt. The interface is split by table family, one small interface each
+(references, vectors, banks, audit, feedback); a backend implements all five
+plus :meth:`ReferenceStore.generation`. No SQL exists outside a backend, and
+``tests/support/store_contract.py`` is the suite every backend must pass.
+
+Rules every backend keeps:
+
+* a write is acknowledged only after its transaction commits, and is audited
+  in the same transaction;
+* every write that changes what an index should hold (add, remove) bumps the
+  ``generation`` in the same transaction, so an index records the generation
+  it reflects;
+* every change to an item moves it to the end of the change log
+  (``change_seq``), which is what exports page through;
+* an id is never reused: removal keeps a tombstone (id, fingerprint, bank).
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Any, Iterable, Iterator, Mapping, Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+
+from service.core.domain import (
+    AuditEntry, AuditQuery, Bank, BankChanges, Feedback, FeedbackSummary, NewReference, ReferenceItem, ReferenceState
+)
+from service.core.text.prepare import PreparedText
+
+Vids = NDArray[np.int64]
+Vectors = NDArray[np.float32]
+
+
+@dataclass(frozen=True)
+class StoredReference:
+    """A reference item ready to be stored: what was submitted (defaults filled), what was derived, its vector."""
+
+    ref: NewReference
+    prepared: PreparedText
+    vector: Vectors
+
+
+@dataclass(frozen=True)
+class Transition:
+    """A state change for live items: which states it moves from, to which, under which audit action."""
+
+    action: str
+    to: ReferenceState
+    allowed_from: frozenset[ReferenceState]
+    until: float | None = None
+    # Recorded in the audit entry's new value (why the system acted, for instance).
+    reason: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class ReferenceFilter:
+    bank: str = ""
+    state: ReferenceState | None = None  # the state at the time of the call (domain.state_at)
+    label: str = ""
+
+
+class ReferenceRows(ABC):
+    """Reference items and their tombstones."""
+
+    @abstractmethod
+    def add(self, rows: Sequence[StoredReference], *, actor: str, model_id: str) -> list[ReferenceItem]:
+        """Insert all rows or none: AlreadyExists for a taken id, NotFound for a missing bank."""
+
+    @abstractmethod
+    def remove(self, ids: Sequence[str], *, actor: str) -> tuple[list[ReferenceItem], list[str]]:
+        """Tombstone live items (text and vector dropped); returns (removed, not found)."""
+
+    @abstractmethod
+    def get(self, ref_id: str) -> ReferenceItem:
+        """The item or its tombstone; NotFound otherwise."""
+
+    @abstractmethod
+    def get_by_vids(self, vids: Iterable[int]) -> dict[int, ReferenceItem]: ...
+
+    @abstractmethod
+    def find_by_fingerprints(self, fingerprints: Iterable[str]) -> dict[str, list[ReferenceItem]]:
+        """Live (not removed) items per fingerprint, oldest first."""
+
+    @abstractmethod
+    def existing_ids(self, ids: Iterable[str]) -> set[str]:
+        """Which of ``ids`` are stored, tombstones included (an id is never reused)."""
+
+    @abstractmethod
+    def set_state(self, ids: Sequence[str], transition: Transition, *, actor: str) -> tuple[list[ReferenceItem], list[str]]:
+        """Move live items whose state is in ``transition.allowed_from``; returns (changed, not found)."""
+
+    @abstractmethod
+    def update_annotations(self, ref_id: str, *, labels: Sequence[str], metadata: Mapping[str, str], actor: str) -> ReferenceItem: ...
+
+    @abstractmethod
+    def page(self, where: ReferenceFilter, *, after_vid: int = 0, limit: int = 100) -> list[ReferenceItem]:
+        """Items in insertion order; page with ``after_vid`` = the last vid of the previous page."""
+
+    @abstractmethod
+    def live_ids_in_bank(self, bank: str) -> list[str]: ...
+
+    @abstractmethod
+    def changes_after(self, after: int, *, limit: int) -> list[ReferenceItem]:
+        """Items and tombstones changed after the ``after`` cursor, oldest change first."""
+
+    @abstractmethod
+    def last_change_seq(self) -> int: ...
+
+    @abstractmethod
+    def counts_by_state(self) -> dict[ReferenceState, int]:
+        """Items per state at the time of the call, tombstones included."""
+
+
+class VectorRows(ABC):
+    """The stored embeddings, from which every index is built."""
+
+    @abstractmethod
+    def indexable(self, model_id: str, *, batch: int = 10_000) -> Iterator[tuple[Vids, Vectors]]:
+        """(vids, vectors) of every non-removed item embedded by ``model_id``, in vid order."""
+
+    @abstractmethod
+    def indexable_vids(self, model_id: str) -> Vids:
+        """Sorted vids of every item ``indexable`` would yield."""
+
+    @abstractmethod
+    def vectors_for(self, vids: Sequence[int], model_id: str) -> tuple[Vids, Vectors]:
+        """Stored (vids, vectors) of the given non-removed items embedded by ``model_id``."""
+
+    @abstractmethod
+    def needing_vectors(self, model_id: str, *, batch: int = 1000) -> Iterator[list[ReferenceItem]]:
+        """Live items whose stored vector is missing or from another model."""
+
+    @abstractmethod
+    def set_vectors(self, vids: Sequence[int], vectors: Vectors, *, model_id: str) -> None:
+        """Store re-computed vectors: derived data, so neither audited nor a new generation."""
+
+    @abstractmethod
+    def vid_table(self) -> dict[int, str]:
+        """Every stored vid (tombstones included) and the id it names."""
+
+
+class BankRows(ABC):
+    @abstractmethod
+    def all(self) -> list[Bank]:
+        """Live banks with their item counts, by name."""
+
+    @abstractmethod
+    def get(self, name: str) -> Bank: ...
+
+    @abstractmethod
+    def create(self, bank: Bank, *, actor: str) -> Bank:
+        """AlreadyExists for a live bank; a deleted bank's name can be taken again."""
+
+    @abstractmethod
+    def update(self, name: str, changes: BankChanges, *, actor: str) -> Bank: ...
+
+    @abstractmethod
+    def delete(self, name: str, *, actor: str) -> None:
+        """FailedPrecondition while the bank holds live items, or for the default bank."""
+
+
+class AuditLog(ABC):
+    """Append-only: the backend itself refuses to rewrite history."""
+
+    @abstractmethod
+    def query(self, query: AuditQuery, *, before_seq: int | None, limit: int) -> list[AuditEntry]:
+        """Newest first; page with ``before_seq`` = the last seq of the previous page."""
+
+
+class FeedbackLog(ABC):
+    @abstractmethod
+    def add(self, feedback: Feedback) -> None:
+        """Record a reviewer's verdict (audited); NotFound for an unknown reference."""
+
+    @abstractmethod
+    def summary(self, ref_id: str) -> FeedbackSummary: ...
+
+
+class ReferenceStore(ABC):
+    references: ReferenceRows
+    vectors: VectorRows
+    banks: BankRows
+    audit: AuditLog
+    feedback: FeedbackLog
+
+    @abstractmethod
+    def generation(self) -> int:
+        """Bumped by every write that changes what an index should hold."""
+
+    @abstractmethod
+    def close(self) -> None: ...

@@ -1,0 +1,30 @@
+"""SQLite: the ``feedback`` table of reviewers' verdicts."""
+
+from __future__ import annotations
+
+import time
+
+from service.core.domain import Feedback, FeedbackSummary
+from service.core.errors import NotFound
+from service.core.store.base import FeedbackLog
+from service.core.store.sqlite.db import Database, audit
+
+
+class SqliteFeedback(FeedbackLog):
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def add(self, feedback: Feedback) -> None:
+        with self._db.tx() as cur:
+            if cur.execute("SELECT 1 FROM refs WHERE id = ?", (feedback.reference_id,)).fetchone() is None:
+                raise NotFound("reference", feedback.reference_id)
+            record = {"post_id": feedback.post_id, "verdict": feedback.verdict.value, "note": feedback.note}
+            cur.execute(
+                "INSERT INTO feedback(at, reference_id, post_id, verdict, note, reporter) VALUES (?, ?, ?, ?, ?, ?)",
+                (time.time(), feedback.reference_id, feedback.post_id, feedback.verdict.value, feedback.note, feedback.reporter),
+            )
+            audit(cur, feedback.reporter, "feedback", feedback.reference_id, None, record)
+
+    def summary(self, ref_id: str) -> FeedbackSummary:
+        counts = dict(self._db.rows("SELECT verdict, COUNT(*) FROM feedback WHERE reference_id = ? GROUP BY verdict", (ref_id,)))
+        return FeedbackSummary(true_positives=int(counts.get("true_positive", 0)), false_positives=int(counts.get("false_positive", 0)))

@@ -1,0 +1,1 @@
+"""Text preparation: normalisation, language identification, and the one pass that combines them."""

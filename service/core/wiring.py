@@ -1,0 +1,116 @@
+"""Builds the core's parts from the config: the only place that knows how they fit together.
+
+``Engine.open`` calls :func:`build_parts`; ``index_builder build``, which
+writes the store without serving, calls :func:`open_offline`. Tests pass
+their own embedder (and calibration) here and get the real parts otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from service.core.config import NigranConfig
+from service.core.curation.banks import BankCatalog, Banks
+from service.core.curation.feedback import Reviews
+from service.core.curation.quarantine import HoldOuts, QuarantineMonitor
+from service.core.curation.references import References, refresh_vectors
+from service.core.curation.service import Curation
+from service.core.embedding.embedder import Embedder
+from service.core.index.live import LiveIndex, open_live_index
+from service.core.matching.calibration import Calibration, load_calibration
+from service.core.matching.cascade import Cascade
+from service.core.matching.thresholds import Thresholds
+from service.core.store.base import ReferenceStore
+from service.core.store.sqlite import SqliteStore
+
+Progress = Callable[[int, int], None]
+
+
+def open_store(config: NigranConfig) -> ReferenceStore:
+    """The store the config names (SQLite at ``data_dir``, the embedded default)."""
+    return SqliteStore(config.store_path)
+
+
+def default_embedder(config: NigranConfig) -> Embedder:
+    """The configured model behind cross-request micro-batching."""
+    from service.core.embedding.batching import BatchingEmbedder
+    from service.core.embedding.embedder import SentenceTransformerEmbedder
+
+    return BatchingEmbedder(SentenceTransformerEmbedder(config.model, config.model_cache_dir), max_batch=2 * config.model.batch_size)
+
+
+@dataclass
+class Parts:
+    config: NigranConfig
+    embedder: Embedder
+    owns_embedder: bool
+    store: ReferenceStore
+    calibration: Calibration
+    catalog: BankCatalog
+    cascade: Cascade
+    index: LiveIndex
+    curation: Curation
+
+
+def build_parts(
+    config: NigranConfig,
+    *,
+    embedder: Embedder | None = None,
+    calibration: Calibration | None = None,
+    progress: Progress | None = None,
+) -> Parts:
+    owns_embedder = embedder is None
+    embedder = embedder if embedder is not None else default_embedder(config)
+    calibration = calibration if calibration is not None else load_calibration(config, embedder.model_id)
+    store = open_store(config)
+    # The index is built from stored vectors, so stale ones are re-embedded first.
+    refresh_vectors(store, embedder, progress)
+    background = calibration.background
+    index = open_live_index(
+        store,
+        model_id=embedder.model_id,
+        dim=embedder.dim,
+        rows=background.neighbourhoods if background is not None else None,
+        snapshot_dir=config.index_dir,
+        snapshot_every=config.index_snapshot_every,
+        compaction=config.compaction,
+    )
+    catalog = BankCatalog(calibration.thresholds, store.banks.all)
+    banks = Banks(store, catalog)
+    monitor = QuarantineMonitor(config.quarantine)
+    holdouts = HoldOuts(monitor, store.references)
+    references = References(store, embedder, config.limits, banks, index=index, holdouts=holdouts)
+    curation = Curation(
+        store, references, banks, Reviews(store, monitor), holdouts,
+        index_size=lambda: len(index), quarantine_enabled=config.quarantine.enabled,
+    )
+    return Parts(
+        config=config, embedder=embedder, owns_embedder=owns_embedder, store=store, calibration=calibration,
+        catalog=catalog, cascade=Cascade(calibration.thresholds, catalog.thresholds_for), index=index, curation=curation,
+    )
+
+
+@dataclass
+class OfflineCuration:
+    """The store and the one write path, with no live index: what an offline build needs."""
+
+    store: ReferenceStore
+    references: References
+    banks: Banks
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> "OfflineCuration":
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+def open_offline(config: NigranConfig, embedder: Embedder) -> OfflineCuration:
+    store = open_store(config)
+    # Thresholds play no part in writing; the catalog is there for bank names.
+    banks = Banks(store, BankCatalog(Thresholds(), store.banks.all))
+    return OfflineCuration(store=store, references=References(store, embedder, config.limits, banks), banks=banks)

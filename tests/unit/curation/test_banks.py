@@ -1,0 +1,159 @@
+"""Banks: name and threshold-override validation, the catalog matching reads (and its reloads), ``ensure``."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+
+from service.core import (
+    DEFAULT_BANK, AlreadyExists, Bank, BankChanges, BankKind, FailedPrecondition, InvalidInput, NotFound, Thresholds
+)
+from service.core.curation.banks import BankCatalog, Banks, bank_thresholds, check_bank_name
+from tests.support.curation_factories import ACTOR, TEXTS, Opened, add, audit_entries, matched_ids, ref
+
+
+@pytest.fixture
+def banks(opened: Opened) -> Banks:
+    return opened.curation.banks
+
+
+@pytest.mark.parametrize("name", ["a", "gifct", "TCAP-2024", "org:team_1.v2", "9lives", "x" * 64])
+def test_good_bank_names(name: str) -> None:
+    assert check_bank_name(name) == name
+
+
+@pytest.mark.parametrize("name", ["", "-lead", ".lead", "has space", "x" * 65, "naïve", "a/b"])
+def test_bad_bank_names_name_the_field(name: str) -> None:
+    with pytest.raises(InvalidInput) as exc:
+        check_bank_name(name, "references[3].bank")
+    assert exc.value.field == "references[3].bank"
+
+
+def test_create_checks_the_name(banks: Banks) -> None:
+    with pytest.raises(InvalidInput) as exc:
+        banks.create(Bank(name="bad name"), actor=ACTOR)
+    assert exc.value.field == "name"
+
+
+@pytest.mark.parametrize(
+    ("thresholds", "field"),
+    [
+        ({"no_such_threshold": 0.5}, "thresholds.no_such_threshold"),
+        ({"translation_margin": "1.2"}, "thresholds.translation_margin"),
+        ({"translation_margin": True}, "thresholds.translation_margin"),
+        ({"translation_margin": float("nan")}, "thresholds.translation_margin"),
+        # A per-pair table is not a scalar a bank may override.
+        ({"translation_margin_by_pair": 1.0}, "thresholds.translation_margin_by_pair"),
+    ],
+)
+def test_create_checks_threshold_overrides(banks: Banks, thresholds: dict[str, Any], field: str) -> None:
+    with pytest.raises(InvalidInput) as exc:
+        banks.create(Bank(name="b", thresholds=thresholds), actor=ACTOR)
+    assert exc.value.field == field
+    assert "b" not in banks.catalog.names()
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        (BankChanges(set_thresholds={"bogus": 1.0}), "set_thresholds.bogus"),
+        (BankChanges(set_thresholds={"near_duplicate_lexical": "high"}), "set_thresholds.near_duplicate_lexical"),  # type: ignore[dict-item]
+        (BankChanges(clear_thresholds=("bogus",)), "clear_thresholds.bogus"),
+    ],
+)
+def test_update_checks_threshold_overrides(banks: Banks, changes: BankChanges, field: str) -> None:
+    banks.create(Bank(name="b"), actor=ACTOR)
+    with pytest.raises(InvalidInput) as exc:
+        banks.update("b", changes, actor=ACTOR)
+    assert exc.value.field == field
+
+
+def test_overrides_are_stored_as_given_and_cleared(banks: Banks) -> None:
+    created = banks.create(Bank(name="b", thresholds={"near_duplicate_lexical": 0.99}), actor=ACTOR)
+    assert dict(created.thresholds) == {"near_duplicate_lexical": 0.99}
+    assert banks.catalog.thresholds_for("b").near_duplicate_lexical == 0.99
+    updated = banks.update("b", BankChanges(clear_thresholds=("near_duplicate_lexical",), set_thresholds={"translation_cosine": 0.9}), actor=ACTOR)
+    assert dict(updated.thresholds) == {"translation_cosine": 0.9}
+    assert banks.catalog.thresholds_for("b").near_duplicate_lexical == Thresholds().near_duplicate_lexical
+
+
+def test_default_bank_cannot_become_suppression(banks: Banks) -> None:
+    with pytest.raises(FailedPrecondition):
+        banks.update(DEFAULT_BANK, BankChanges(kind=BankKind.SUPPRESSION), actor=ACTOR)
+    assert banks.get(DEFAULT_BANK).kind is BankKind.NORMAL
+    # Its other settings may change; another bank may be a suppression bank.
+    assert banks.update(DEFAULT_BANK, BankChanges(description="main"), actor=ACTOR).description == "main"
+    banks.create(Bank(name="allow"), actor=ACTOR)
+    assert banks.update("allow", BankChanges(kind=BankKind.SUPPRESSION), actor=ACTOR).kind is BankKind.SUPPRESSION
+
+
+def test_catalog_follows_create_update_delete(banks: Banks) -> None:
+    catalog = banks.catalog
+    banks.create(Bank(name="b", thresholds={"near_duplicate_lexical": 0.7}), actor=ACTOR)
+    assert catalog.names() == {DEFAULT_BANK, "b"}
+    assert catalog.thresholds_for("b").near_duplicate_lexical == 0.7
+    banks.update("b", BankChanges(enabled=False, kind=BankKind.SUPPRESSION), actor=ACTOR)
+    assert catalog.disabled() == {"b"} and catalog.suppression() == {"b"}
+    banks.update("b", BankChanges(enabled=True), actor=ACTOR)
+    assert catalog.disabled() == frozenset()
+    banks.delete("b", actor=ACTOR)
+    assert catalog.names() == {DEFAULT_BANK}
+    assert catalog.suppression() == frozenset()
+    assert catalog.thresholds_for("b") == catalog.defaults
+    with pytest.raises(NotFound):
+        catalog.check_known(["b"])
+
+
+def test_catalog_reload_sees_banks_made_behind_its_back(opened: Opened, banks: Banks) -> None:
+    opened.store.banks.create(Bank(name="built"), actor="index_builder")
+    assert "built" not in banks.catalog.names()
+    banks.reload()
+    assert "built" in banks.catalog.names()
+
+
+def test_disabled_bank_items_stop_matching_at_once(opened: Opened, banks: Banks) -> None:
+    banks.create(Bank(name="b"), actor=ACTOR)
+    add(opened.curation, ref("a", bank="b"))
+    assert matched_ids(opened.engine, TEXTS[0]) == ["a"]
+    banks.update("b", BankChanges(enabled=False), actor=ACTOR)
+    assert matched_ids(opened.engine, TEXTS[0]) == []
+
+
+def test_ensure_creates_only_missing_banks(opened: Opened, banks: Banks) -> None:
+    banks.create(Bank(name="have"), actor=ACTOR)
+    assert banks.ensure(["zeta", "have", "alpha", "zeta"], actor="loader", why="for a load") == ["alpha", "zeta"]
+    assert banks.get("alpha").description == "for a load" and banks.get("alpha").created_by == "loader"
+    assert {"alpha", "zeta", "have"} <= banks.catalog.names()
+    assert banks.ensure(["alpha", "have"], actor="loader", why="again") == []
+    assert [e.target for e in audit_entries(opened.curation, action="bank.create", actor="loader")] == ["bank:zeta", "bank:alpha"]
+
+
+def test_create_twice_and_unknown_banks(banks: Banks) -> None:
+    banks.create(Bank(name="b"), actor=ACTOR)
+    with pytest.raises(AlreadyExists):
+        banks.create(Bank(name="b"), actor=ACTOR)
+    with pytest.raises(NotFound):
+        banks.get("nope")
+    with pytest.raises(NotFound):
+        banks.update("nope", BankChanges(description="x"), actor=ACTOR)
+
+
+def test_bank_thresholds_skip_stale_overrides(caplog: pytest.LogCaptureFixture) -> None:
+    defaults = Thresholds()
+    with caplog.at_level(logging.WARNING):
+        applied = bank_thresholds(defaults, Bank(name="old", thresholds={"retired_threshold": 0.1, "translation_cosine": 0.95}))
+    assert applied.translation_cosine == 0.95
+    assert applied.near_duplicate_lexical == defaults.near_duplicate_lexical
+    assert "retired_threshold" in caplog.text
+
+
+def test_catalog_over_a_plain_loader() -> None:
+    # The catalog needs nothing but a function returning banks.
+    loaded = [Bank(name="a"), Bank(name="s", kind=BankKind.SUPPRESSION, enabled=False)]
+    catalog = BankCatalog(Thresholds(), lambda: loaded)
+    assert catalog.names() == {"a", "s"} and catalog.suppression() == {"s"} and catalog.disabled() == {"s"}
+    loaded.pop()
+    catalog.reload()
+    assert catalog.names() == {"a"}

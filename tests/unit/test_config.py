@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from service.core import BUNDLED_MODEL, ConfigError, NigranConfig
+
+
+def test_defaults_are_a_working_local_config() -> None:
+    config = NigranConfig()
+    assert config.model.name == BUNDLED_MODEL
+    assert config.server.host == "127.0.0.1" and config.server.port == 50051
+    assert not config.server.auth.enabled
+    assert config.store_path == Path("var/references.sqlite3")
+
+
+def test_toml_overrides_nested_sections(tmp_path: Path) -> None:
+    path = tmp_path / "nigran.toml"
+    path.write_text(
+        'data_dir = "/srv/nigran"\n[server]\nport = 6000\n[server.auth.tokens]\nabc = "curator:ann"\n'
+        "[limits]\nmax_posts_per_request = 8\n",
+        encoding="utf-8",
+    )
+    config = NigranConfig.load(path)
+    assert config.data_dir == Path("/srv/nigran")
+    assert config.server.port == 6000 and config.server.auth.tokens == {"abc": "curator:ann"}
+    assert config.limits.max_posts_per_request == 8
+    assert config.limits.max_text_bytes == NigranConfig().limits.max_text_bytes
+
+
+def test_unknown_key_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "nigran.toml"
+    path.write_text("[thresholds]\ntranslaton_margin = 1.0\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="translaton_margin"):
+        NigranConfig.load(path)
+
+
+def test_thresholds_table_values_are_type_checked(tmp_path: Path) -> None:
+    path = tmp_path / "nigran.toml"
+    path.write_text('[thresholds]\nnear_duplicate_lexical = "high"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="near_duplicate_lexical"):
+        NigranConfig.load(path)
+    path.write_text("[thresholds]\nnear_duplicate_lexical = 0.6\n", encoding="utf-8")
+    assert NigranConfig.load(path).thresholds == {"near_duplicate_lexical": 0.6}
