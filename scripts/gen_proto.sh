@@ -7,7 +7,9 @@ PY=${PYTHON:-python}
 OUT=${1:-service/api/_generated}
 rm -rf "$OUT"
 mkdir -p "$OUT"
-"$PY" -m grpc_tools.protoc -I proto \
+# google/rpc/*.proto (the rich error Status) ship with googleapis-common-protos.
+GOOGLE_PROTOS=$("$PY" -c 'import os, google.rpc.status_pb2 as m; print(os.path.dirname(os.path.dirname(os.path.dirname(m.__file__))))')
+"$PY" -m grpc_tools.protoc -I proto -I "$GOOGLE_PROTOS" \
   --python_out="$OUT" --pyi_out="$OUT" --grpc_python_out="$OUT" \
   proto/nigran/v1/*.proto
 # protoc writes imports relative to the proto root; make them package-relative

@@ -59,8 +59,17 @@ def _read_references(path: Path, default: NewReference) -> list[NewReference]:
     return refs
 
 
+def open_channel(args: argparse.Namespace) -> grpc.Channel:
+    """Plaintext, or TLS when a CA is given (with a client certificate for mTLS)."""
+    if not args.ca_cert:
+        return grpc.insecure_channel(args.target)
+    client = (args.key.read_bytes(), args.cert.read_bytes()) if args.cert else (None, None)
+    credentials = grpc.ssl_channel_credentials(root_certificates=args.ca_cert.read_bytes(), private_key=client[0], certificate_chain=client[1])
+    return grpc.secure_channel(args.target, credentials)
+
+
 def run(args: argparse.Namespace) -> int:
-    channel = grpc.insecure_channel(args.target)
+    channel = open_channel(args)
     md = _metadata(args.token)
     try:
         if args.command == "health":
@@ -68,6 +77,8 @@ def run(args: argparse.Namespace) -> int:
 
             reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), metadata=md, timeout=args.timeout)
             _print(reply)
+            # A container health check reads the exit code: loading is not yet healthy.
+            return 0 if reply.status == health_pb2.HealthCheckResponse.SERVING else 1
         elif args.command == "add":
             default = NewReference(text="", lang=args.lang, bank=args.bank, labels=tuple(args.label))
             refs = _read_references(args.file, default) if args.file else []
@@ -110,8 +121,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--target", default=os.environ.get("NIGRAN_TARGET", DEFAULT_TARGET), help=f"host:port (default {DEFAULT_TARGET}, or $NIGRAN_TARGET)")
     parser.add_argument("--token", default=os.environ.get("NIGRAN_TOKEN"), help="bearer token (or $NIGRAN_TOKEN)")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds per call")
+    parser.add_argument("--ca-cert", type=Path, help="TLS: the CA that signed the server's certificate (default: plaintext)")
+    parser.add_argument("--cert", type=Path, help="mTLS: this client's certificate (with --key)")
+    parser.add_argument("--key", type=Path, help="mTLS: this client's private key")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("health", help="standard gRPC health check")
+    sub.add_parser("health", help="standard gRPC health check (exit 0 only when SERVING)")
     add = sub.add_parser("add", help="add reference items")
     add.add_argument("text", nargs="*", help="texts to add")
     add.add_argument("--file", type=Path, help="JSONL file: text, and optionally id, lang, bank, labels, metadata")

@@ -54,18 +54,18 @@ CLIENT_LAYERS = ("service.api", "service.cli", "service.cli_curation", "index_bu
 PUBLIC_SURFACE = sorted(
     """
     BACKGROUND_FILE BUNDLED_MODEL DEFAULT_BANK DEFAULT_CALIBRATION_DIR FEATURES INDEX_TYPES NO_ID SUPPORTED_LANGUAGES
-    AddOptions AddOutcome AlreadyExists AuditEntry AuditQuery AuthConfig Background Bank BankChanges BankKind
+    AddOptions AddOutcome AlreadyExists AuditEntry Cancelled AuditQuery AuthConfig Background Bank BankChanges BankKind
     Calibration Candidate Cascade CompactionConfig ConfigError Curation CurationStats Embedder Engine ExactRerank
     ExportPage FaissIndex FailedPrecondition Feedback FeedbackSummary FeedbackVerdict ImportSummary IndexCorrupt
     IndexSpec IndexType InvalidInput LimitExceeded Limits LoadedIndex Manifest Match MatchRate ModelConfig ModelError
     ModelMismatch ModelProvisionError Neighbourhoods NewReference NigranConfig NigranError NotFound NotReady
-    OfflineCuration OnDuplicate OnExistingId OnInvalid OnMissingBank Post PostCandidates PostFeatures PostResult
+    Observer OfflineCuration OnDuplicate OnExistingId OnInvalid OnMissingBank Post PostCandidates PostFeatures PostResult
     PreparedText QuarantineConfig ReferenceItem ReferenceQuery ReferenceState ReferenceStats Rejected
-    SentenceTransformerEmbedder ServerConfig Signal StateChange Thresholds VectorIndex VectorLookup Verdict
+    SentenceTransformerEmbedder ServerConfig Signal StateChange StopCheck Thresholds VectorIndex VectorLookup Verdict
     canonical_form check_posts choose_spec features lexical_similarity load_calibration new_index
     new_reference_from_record new_version open_offline prepare_text reference_from_record reference_to_record
     result_from_record result_to_record scalar_values set_nprobe shingles train_sample_size translation_score
-    write_artifact
+    within_budget write_artifact
     """.split()
 )
 

@@ -58,37 +58,56 @@ _FEEDBACK_FROM_PB = {v: k for k, v in _FEEDBACK_TO_PB.items()}
 # -- scalars ----------------------------------------------------------------------
 
 
+# The range protobuf's Timestamp is defined for: 0001-01-01T00:00:00Z to 9999-12-31T23:59:59Z.
+MIN_TIMESTAMP_SECONDS = -62_135_596_800
+MAX_TIMESTAMP_SECONDS = 253_402_300_799
+
+
 def timestamp_to_pb(seconds: float) -> Timestamp:
+    # Clamped, not refused: a stored time is already the server's, and a reply must never fail on it.
+    seconds = min(max(seconds, MIN_TIMESTAMP_SECONDS), MAX_TIMESTAMP_SECONDS)
     # Split before scaling: seconds * 1e9 loses the sub-microsecond part in a float.
     whole = math.floor(seconds)
     nanos = min(int(round((seconds - whole) * 1e9)), 999_999_999)
     return Timestamp(seconds=whole, nanos=nanos)
 
 
-def timestamp_from_pb(ts: Timestamp) -> float:
+def timestamp_from_pb(ts: Timestamp, field: str = "timestamp") -> float:
+    if not MIN_TIMESTAMP_SECONDS <= ts.seconds <= MAX_TIMESTAMP_SECONDS or not 0 <= ts.nanos <= 999_999_999:
+        raise InvalidInput(field, "must be a time between the years 1 and 9999")
     return float(ts.seconds) + float(ts.nanos) / 1e9
 
 
 def optional_timestamp_from_pb(message: Any, field: str) -> float | None:
-    return timestamp_from_pb(getattr(message, field)) if message.HasField(field) else None
+    return timestamp_from_pb(getattr(message, field), field) if message.HasField(field) else None
+
+
+def _known(value: Any, table: dict[Any, Any], field: str, unspecified: Any) -> Any:
+    if value == unspecified:
+        return None
+    if value not in table:
+        raise InvalidInput(field, f"unknown value {value}")
+    return table[value]
 
 
 def state_to_pb(state: ReferenceState | None) -> Any:
     return curation_pb2.REFERENCE_STATE_UNSPECIFIED if state is None else _STATE_TO_PB[state]
 
 
-def state_from_pb(pb: Any) -> ReferenceState | None:
-    """None for UNSPECIFIED (a filter that matches every state)."""
-    return _STATE_FROM_PB.get(pb)
+def state_from_pb(pb: Any, field: str = "state") -> ReferenceState | None:
+    """None for UNSPECIFIED (a filter that matches every state); a number the API does not define is refused."""
+    result: ReferenceState | None = _known(pb, _STATE_FROM_PB, field, curation_pb2.REFERENCE_STATE_UNSPECIFIED)
+    return result
 
 
 def bank_kind_to_pb(kind: BankKind | None) -> Any:
     return curation_pb2.BANK_KIND_UNSPECIFIED if kind is None else _KIND_TO_PB[kind]
 
 
-def bank_kind_from_pb(pb: Any) -> BankKind | None:
-    """None for UNSPECIFIED (leave the kind as it is, or the default)."""
-    return _KIND_FROM_PB.get(pb)
+def bank_kind_from_pb(pb: Any, field: str = "kind") -> BankKind | None:
+    """None for UNSPECIFIED (leave the kind as it is, or the default); a number the API does not define is refused."""
+    result: BankKind | None = _known(pb, _KIND_FROM_PB, field, curation_pb2.BANK_KIND_UNSPECIFIED)
+    return result
 
 
 # -- matching ---------------------------------------------------------------------
@@ -204,8 +223,8 @@ def reference_from_pb(pb: curation_pb2.Reference) -> ReferenceItem:
         labels=tuple(pb.labels),
         metadata=dict(pb.metadata),
         added_by=pb.added_by,
-        created_at=timestamp_from_pb(pb.created_at),
-        updated_at=timestamp_from_pb(pb.updated_at),
+        created_at=timestamp_from_pb(pb.created_at, "created_at"),
+        updated_at=timestamp_from_pb(pb.updated_at, "updated_at"),
         state=state_from_pb(pb.state) or ReferenceState.ACTIVE,
         disabled_until=optional_timestamp_from_pb(pb, "disabled_until"),
         change_seq=pb.change_seq,
@@ -274,7 +293,7 @@ def create_bank_from_pb(pb: curation_pb2.CreateBankRequest) -> Bank:
         name=pb.name,
         description=pb.description,
         enabled=not pb.disabled,
-        kind=_KIND_FROM_PB.get(pb.kind, BankKind.NORMAL),
+        kind=bank_kind_from_pb(pb.kind) or BankKind.NORMAL,
         thresholds=dict(pb.thresholds),
     )
 

@@ -7,9 +7,11 @@ invalid input, an ``ErrorInfo`` with the error class otherwise, carried in the
 
 from __future__ import annotations
 
+from typing import Any
+
 import grpc
 
-from service.core import AlreadyExists, FailedPrecondition, InvalidInput, NigranError, NotFound, NotReady
+from service.core import AlreadyExists, Cancelled, FailedPrecondition, IndexCorrupt, InvalidInput, NigranError, NotFound, NotReady
 
 _CODES: list[tuple[type[NigranError], grpc.StatusCode]] = [
     (InvalidInput, grpc.StatusCode.INVALID_ARGUMENT),
@@ -17,6 +19,9 @@ _CODES: list[tuple[type[NigranError], grpc.StatusCode]] = [
     (AlreadyExists, grpc.StatusCode.ALREADY_EXISTS),
     (FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION),
     (NotReady, grpc.StatusCode.UNAVAILABLE),
+    (Cancelled, grpc.StatusCode.DEADLINE_EXCEEDED),
+    # An artifact or background file that cannot be read is the caller's or the operator's to fix.
+    (IndexCorrupt, grpc.StatusCode.FAILED_PRECONDITION),
 ]
 
 
@@ -27,11 +32,10 @@ def code_for(exc: NigranError) -> grpc.StatusCode:
     return grpc.StatusCode.INTERNAL
 
 
-def to_rpc_status(exc: NigranError) -> grpc.Status:
-    """A grpc.Status carrying code, message and google.rpc error details."""
+def status_proto(exc: NigranError) -> Any:
+    """The google.rpc.Status of an error: code, message, and a BadRequest or ErrorInfo detail."""
     from google.protobuf import any_pb2
     from google.rpc import code_pb2, error_details_pb2, status_pb2
-    from grpc_status import rpc_status
 
     code = code_for(exc)
     detail = any_pb2.Any()
@@ -45,8 +49,14 @@ def to_rpc_status(exc: NigranError) -> grpc.Status:
         )
     else:
         detail.Pack(error_details_pb2.ErrorInfo(reason=type(exc).__name__, domain="nigran"))
-    status = status_pb2.Status(code=getattr(code_pb2, code.name), message=str(exc), details=[detail])
-    return rpc_status.to_status(status)
+    return status_pb2.Status(code=getattr(code_pb2, code.name), message=str(exc), details=[detail])
+
+
+def to_rpc_status(exc: NigranError) -> grpc.Status:
+    """A grpc.Status carrying code, message and google.rpc error details, for aborting a call."""
+    from grpc_status import rpc_status
+
+    return rpc_status.to_status(status_proto(exc))
 
 
 def field_violations(err: grpc.RpcError) -> list[tuple[str, str]]:

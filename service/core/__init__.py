@@ -7,6 +7,7 @@ The public surface is what this module exports: the gRPC layer
 else in the package is an implementation detail that may change.
 """
 
+from service.core.cancellation import StopCheck, within_budget
 from service.core.config import (
     BUNDLED_MODEL, DEFAULT_CALIBRATION_DIR, AuthConfig, CompactionConfig, Limits, ModelConfig, NigranConfig,
     QuarantineConfig, ServerConfig
@@ -22,7 +23,7 @@ from service.core.domain import (
 from service.core.embedding.embedder import Embedder, SentenceTransformerEmbedder
 from service.core.engine import Engine
 from service.core.errors import (
-    AlreadyExists, ConfigError, FailedPrecondition, IndexCorrupt, InvalidInput, LimitExceeded, ModelError,
+    AlreadyExists, Cancelled, ConfigError, FailedPrecondition, IndexCorrupt, InvalidInput, LimitExceeded, ModelError,
     ModelMismatch, ModelProvisionError, NigranError, NotFound, NotReady
 )
 from service.core.index.artifact import Manifest, new_version, write_artifact
@@ -36,6 +37,7 @@ from service.core.matching.cascade import Cascade, translation_score
 from service.core.matching.lexical import lexical_similarity, shingles
 from service.core.matching.thresholds import Thresholds, scalar_values
 from service.core.matching.translation import FEATURES, features
+from service.core.observe import Observer
 from service.core.records import (
     new_reference_from_record, reference_from_record, reference_to_record, result_from_record, result_to_record
 )
@@ -56,6 +58,7 @@ __all__ = [
     "AddOptions",
     "AddOutcome",
     "AlreadyExists",
+    "Cancelled",
     "AuditEntry",
     "AuditQuery",
     "AuthConfig",
@@ -100,6 +103,7 @@ __all__ = [
     "NigranError",
     "NotFound",
     "NotReady",
+    "Observer",
     "OfflineCuration",
     "OnDuplicate",
     "OnExistingId",
@@ -120,6 +124,7 @@ __all__ = [
     "ServerConfig",
     "Signal",
     "StateChange",
+    "StopCheck",
     "Thresholds",
     "VectorIndex",
     "VectorLookup",
@@ -144,5 +149,6 @@ __all__ = [
     "shingles",
     "train_sample_size",
     "translation_score",
+    "within_budget",
     "write_artifact",
 ]

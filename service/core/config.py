@@ -42,11 +42,22 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class Limits:
+    """What one request, or one item, may carry. Exceeding any is LimitExceeded, naming the field."""
+
     max_posts_per_request: int = 256
     # Per post, UTF-8 bytes. Longer texts are refused rather than truncated, so
     # a caller never gets a verdict about half a post without knowing it.
     max_text_bytes: int = 32 * 1024
+    # All posts of one request together: with linear normalisation this bounds
+    # the CPU one call can cost (256 posts of 32 KB would be 8 MB of work).
+    max_request_text_bytes: int = 1024 * 1024
     max_references_per_request: int = 10_000
+    # Per reference item: ids, labels and metadata are stored, audited and
+    # returned with every match, so each is bounded.
+    max_id_bytes: int = 256
+    max_labels_per_item: int = 64
+    max_metadata_entries: int = 64
+    max_metadata_bytes: int = 16 * 1024
     # gRPC message size cap (both directions).
     max_message_bytes: int = 16 * 1024 * 1024
     default_top_k: int = 5
@@ -85,23 +96,97 @@ class CompactionConfig:
 
 @dataclass(frozen=True)
 class AuthConfig:
-    # token -> role ("curator", "matcher" or "admin"). Empty: no authentication,
-    # which is only sensible on 127.0.0.1.
+    # token -> role ("curator", "matcher" or "admin"), or "role:name" (the name
+    # is the audit actor). Empty: no authentication, sensible only on 127.0.0.1.
     tokens: Mapping[str, str] = field(default_factory=dict)
+    # A TOML file of more tokens in the same form (a mounted secret, so tokens
+    # need not sit in the config); read at start, refused if unreadable.
+    tokens_file: Path | None = None
+    # Roles whose Match results carry the reference items' metadata (a note such
+    # as "source is informant #12" must not reach every platform's pipeline).
+    metadata_roles: tuple[str, ...] = ("curator", "admin")
+    # Per role, the label namespaces its Match results carry ("org", "type", ...);
+    # a role not listed gets every label.
+    label_namespaces: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # Refused authentications from one peer before it is throttled, within
+    # failure_window_seconds; a throttled peer is refused without a token check.
+    max_failures: int = 20
+    failure_window_seconds: float = 60.0
+
+    def __post_init__(self) -> None:
+        # Read here, however the config is built (TOML or code), so a tokens file
+        # can never be set and silently ignored; the inline table wins on a clash.
+        if self.tokens_file is not None:
+            object.__setattr__(self, "tokens", {**_read_tokens(self.tokens_file), **self.tokens})
 
     @property
     def enabled(self) -> bool:
-        return bool(self.tokens)
+        return bool(self.tokens) or self.tokens_file is not None
+
+
+@dataclass(frozen=True)
+class TlsConfig:
+    """TLS for the gRPC port; with ``client_ca_file``, clients must show a certificate it signed (mTLS)."""
+
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    client_ca_file: Path | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.cert_file is not None
 
 
 @dataclass(frozen=True)
 class ServerConfig:
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
-    max_workers: int = 16
+    # Worker threads. A call holds one while it runs; streams hold one for as long
+    # as they are open, which is why they have a budget of their own below.
+    max_workers: int = 32
+    # Open streams (MatchStream, ImportReferences, ExportReferences, reflection)
+    # beyond this get RESOURCE_EXHAUSTED at once instead of queueing forever.
+    max_concurrent_streams: int = 8
+    # Unary calls beyond this get RESOURCE_EXHAUSTED at once. Health checks are
+    # never counted, and max_workers - streams - unary threads stay free for them.
+    max_concurrent_unary: int = 20
+    # A request stream that sends nothing for this long is ended (DEADLINE_EXCEEDED).
+    stream_idle_seconds: float = 60.0
+    # Match work (per call, or per MatchStream message) stops at the next batch
+    # boundary after this many seconds, deadline or not: DEADLINE_EXCEEDED.
+    # A full 256-post call takes about 6 s on 2 CPU cores. 0: no budget.
+    match_budget_seconds: float = 60.0
+    # Freed heap is handed back to the OS (glibc malloc_trim) this often, so
+    # RSS stays flat over days (service/api/memory.py). 0: never.
+    memory_trim_seconds: float = 60.0
     # Seconds to let in-flight calls finish on SIGTERM.
     grace_seconds: float = 5.0
     auth: AuthConfig = field(default_factory=AuthConfig)
+    tls: TlsConfig = field(default_factory=TlsConfig)
+    # Binding an address other than loopback without authentication is refused
+    # unless this says it is meant (behind a proxy that authenticates, say).
+    allow_unauthenticated_public: bool = False
+    # Index artifacts LoadIndex may read; None means data_dir/artifacts.
+    artifacts_dir: Path | None = None
+    # Prometheus metrics over HTTP on this port (0: a free one); None: off.
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
+    # One JSON object per call in the access log, instead of a plain line.
+    json_access_log: bool = False
+
+    def __post_init__(self) -> None:
+        reserve = self.max_workers - self.max_concurrent_streams - self.max_concurrent_unary
+        if min(self.max_concurrent_streams, self.max_concurrent_unary) < 1 or reserve < 1:
+            raise ConfigError(
+                "server: max_concurrent_streams and max_concurrent_unary must be at least 1 and leave at least one of "
+                f"max_workers ({self.max_workers}) free for health checks"
+            )
+        for name in ("match_budget_seconds", "memory_trim_seconds"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+                raise ConfigError(f"server.{name} must be a number of seconds >= 0, got {value!r}")
+        if self.tls.enabled != (self.tls.key_file is not None) or (self.tls.client_ca_file is not None and not self.tls.enabled):
+            raise ConfigError("server.tls: cert_file and key_file go together, and client_ca_file needs them")
 
 
 @dataclass(frozen=True)
@@ -134,6 +219,11 @@ class NigranConfig:
         return self.data_dir / "index"
 
     @property
+    def artifacts_dir(self) -> Path:
+        """Where LoadIndex may read artifacts from (and index_builder writes them by default)."""
+        return self.server.artifacts_dir if self.server.artifacts_dir is not None else self.data_dir / "artifacts"
+
+    @property
     def model_cache_dir(self) -> Path:
         return self.model_cache if self.model_cache is not None else self.data_dir
 
@@ -154,6 +244,18 @@ class NigranConfig:
 
 
 _T = TypeVar("_T")
+
+
+def _read_tokens(path: Path) -> dict[str, str]:
+    try:
+        table = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        # No token file means no tokens, which must not quietly mean an open service.
+        raise ConfigError(f"server.auth.tokens_file: cannot read {path}: {exc}") from exc
+    tokens = table.get("tokens", table)
+    if not isinstance(tokens, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in tokens.items()):
+        raise ConfigError(f"server.auth.tokens_file {path}: expected token = \"role[:name]\" lines")
+    return dict(tokens)
 
 
 def _build(cls: type[_T], raw: Mapping[str, Any], where: str) -> _T:

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 from typing import Callable, Sequence
 
+from service.core.cancellation import StopCheck, never, stop_if_asked
 from service.core.config import NigranConfig
 from service.core.curation.service import Curation
 from service.core.domain import LoadedIndex, Post, PostCandidates, PostFeatures, PostResult
@@ -25,6 +26,7 @@ from service.core.matching.admission import Admission
 from service.core.matching.calibration import Calibration
 from service.core.matching.candidates import assemble, search_depth
 from service.core.matching.thresholds import Thresholds
+from service.core.observe import NO_OBSERVER, Observer
 from service.core.text.prepare import prepare_text
 from service.core.validation import check_posts, check_top_k
 from service.core.wiring import Parts, build_parts
@@ -47,9 +49,10 @@ class Engine:
         embedder: Embedder | None = None,
         calibration: Calibration | None = None,
         progress: Progress | None = None,
+        observer: Observer = NO_OBSERVER,
     ) -> "Engine":
         """Open the store, load the model and calibration, and load or rebuild the index."""
-        return cls(build_parts(config, embedder=embedder, calibration=calibration, progress=progress))
+        return cls(build_parts(config, embedder=embedder, calibration=calibration, progress=progress, observer=observer))
 
     def close(self, *, snapshot: bool = True) -> None:
         """Finish background work and close the store; ``snapshot=False`` for read-only use."""
@@ -86,24 +89,37 @@ class Engine:
 
     # -- matching ------------------------------------------------------------------
 
-    def match(self, posts: Sequence[Post], *, banks: Sequence[str] = (), top_k: int = 0) -> list[PostResult]:
-        considered = self.candidates(posts, banks=banks, top_k=top_k)
+    def match(
+        self, posts: Sequence[Post], *, banks: Sequence[str] = (), top_k: int = 0, stop: StopCheck = never
+    ) -> list[PostResult]:
+        """Verdicts, in the order of ``posts``; ``stop`` ends the work early (Cancelled) once the caller has gone."""
+        considered = self.candidates(posts, banks=banks, top_k=top_k, stop=stop)
+        clock = _StageClock(self._parts.observer, len(posts))
         cascade, suppression = self._parts.cascade, self._parts.catalog.suppression()
         k = check_top_k(top_k, self.config.limits)
         results = [cascade.decide(c.features, c.candidates, k, suppression=suppression) for c in considered]
+        clock.lap("decide")
         self._parts.curation.holdouts.observe(results)
+        self._parts.observer.matched(results)
         return results
 
-    def candidates(self, posts: Sequence[Post], *, banks: Sequence[str] = (), top_k: int = 0) -> list[PostCandidates]:
+    def candidates(
+        self, posts: Sequence[Post], *, banks: Sequence[str] = (), top_k: int = 0, stop: StopCheck = never
+    ) -> list[PostCandidates]:
         """Every post with the candidates the cascade will judge it against (what ``match`` decides on)."""
         parts = self._parts
         check_posts(posts, self.config.limits)
         depth = search_depth(check_top_k(top_k, self.config.limits))
         parts.catalog.check_known(banks)
+        clock = _StageClock(parts.observer, len(posts))
         texts = [prepare_text(p.text) for p in posts]
         live = [i for i, t in enumerate(texts) if t.matchable]
-        vectors = parts.embedder.embed([texts[i].cleaned for i in live])
+        clock.lap("prepare")
+        vectors = parts.embedder.embed_until([texts[i].cleaned for i in live], stop)
+        clock.lap("embed")
+        stop_if_asked(stop, "searching the index")
         hits = parts.index.search(vectors, depth) if live else []
+        clock.lap("search")
         # Before the item reads: a hold-out leaves this set only once the store says QUARANTINED.
         admit = Admission(
             now=time.time(),
@@ -114,6 +130,7 @@ class Engine:
         )
         exact = parts.store.references.find_by_fingerprints(texts[i].fingerprint for i in live)
         items = parts.store.references.get_by_vids(hit.vid for row in hits for hit in row)
+        clock.lap("store")
         background = parts.calibration.background
         post_rows = background.neighbourhoods(vectors) if background is not None and live else None
         out = [PostCandidates(PostFeatures(p.id, t.canonical, t.fingerprint, t.lang), ()) for p, t in zip(posts, texts)]
@@ -124,6 +141,7 @@ class Engine:
                 background=background, post_row=post_rows[row] if post_rows is not None else None,
             )
             out[i] = PostCandidates(out[i].features, tuple(found))
+        clock.lap("assemble")
         return out
 
     # -- the index -----------------------------------------------------------------
@@ -136,3 +154,17 @@ class Engine:
 
     def snapshot(self) -> None:
         self._parts.index.snapshot()
+
+
+class _StageClock:
+    """Reports how long each stage of one call took (``observe.STAGES``)."""
+
+    def __init__(self, observer: Observer, posts: int) -> None:
+        self._observer = observer
+        self._posts = posts
+        self._last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self._observer.stage(stage, now - self._last, self._posts)
+        self._last = now

@@ -12,9 +12,10 @@ says what went wrong and the status follows from it::
     ├── FailedPrecondition    state forbids the call                    FAILED_PRECONDITION
     │   └── ModelMismatch     artifact/index made with another model
     ├── NotReady              model or index still loading              UNAVAILABLE
+    ├── Cancelled             the caller gave up (deadline, cancel)     DEADLINE_EXCEEDED
     ├── ModelError            the embedding model cannot be provided    INTERNAL
     │   └── ModelProvisionError
-    ├── IndexCorrupt          a persisted index cannot be read          INTERNAL
+    ├── IndexCorrupt          a persisted index cannot be read          FAILED_PRECONDITION
     └── ConfigError           invalid configuration (raised at start)   INTERNAL
 """
 
@@ -72,6 +73,10 @@ class ModelMismatch(FailedPrecondition):
 
 class NotReady(NigranError):
     """The model or index is still loading."""
+
+
+class Cancelled(NigranError):
+    """The caller stopped waiting (its deadline passed, or it cancelled): the work stopped at a batch boundary."""
 
 
 class ModelError(NigranError):

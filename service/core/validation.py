@@ -7,7 +7,8 @@ gets the same answer whichever RPC or tool it arrives through.
 
 from __future__ import annotations
 
-from typing import Sequence
+import base64
+from typing import Mapping, Sequence
 
 from service.core.config import Limits
 from service.core.domain import SUPPORTED_LANGUAGES, Post
@@ -17,6 +18,9 @@ MAX_PAGE = 1000
 DEFAULT_PAGE = 100
 # Positions (vids, audit and change sequence numbers) are signed 64-bit integers in every store.
 MAX_POSITION = 2**63 - 1
+# Epoch seconds of 0001-01-01 and 9999-12-31T23:59:59Z: the range protobuf's Timestamp carries.
+MIN_TIME = -62_135_596_800
+MAX_TIME = 253_402_300_799
 
 
 def check_count(field: str, count: int, limit: int) -> None:
@@ -26,12 +30,35 @@ def check_count(field: str, count: int, limit: int) -> None:
         raise LimitExceeded(field, f"{count} exceed the limit of {limit} per request")
 
 
-def check_text(field: str, text: str, max_bytes: int) -> None:
-    if not text or not text.strip():
-        raise InvalidInput(field, "must not be empty")
+def check_text(field: str, text: str, max_bytes: int) -> int:
+    """A non-blank text of at most ``max_bytes`` UTF-8 bytes; returns its size."""
+    # Measured before anything else reads the text: a huge one costs no more than this.
     size = len(text.encode("utf-8", errors="surrogatepass"))
     if size > max_bytes:
         raise LimitExceeded(field, f"{size} bytes exceed the limit of {max_bytes}")
+    if not text.strip():
+        raise InvalidInput(field, "must not be empty")
+    return size
+
+
+def check_id(field: str, ref_id: str, max_bytes: int = 0) -> str:
+    """A non-empty id (of at most ``max_bytes`` UTF-8 bytes when given)."""
+    if not ref_id:
+        raise InvalidInput(field, "must not be empty")
+    if max_bytes and len(ref_id.encode("utf-8", errors="surrogatepass")) > max_bytes:
+        raise LimitExceeded(field, f"ids are at most {max_bytes} bytes")
+    return ref_id
+
+
+def check_item_annotations(field: str, labels: Sequence[str], metadata: Mapping[str, str], limits: Limits) -> None:
+    """Labels and metadata within the per-item caps (their content is checked by labels.py)."""
+    if len(labels) > limits.max_labels_per_item:
+        raise LimitExceeded(f"{field}.labels", f"{len(labels)} labels exceed the limit of {limits.max_labels_per_item} per item")
+    if len(metadata) > limits.max_metadata_entries:
+        raise LimitExceeded(f"{field}.metadata", f"{len(metadata)} entries exceed the limit of {limits.max_metadata_entries} per item")
+    size = sum(len(k.encode("utf-8", errors="surrogatepass")) + len(v.encode("utf-8", errors="surrogatepass")) for k, v in metadata.items())
+    if size > limits.max_metadata_bytes:
+        raise LimitExceeded(f"{field}.metadata", f"{size} bytes exceed the limit of {limits.max_metadata_bytes} per item")
 
 
 def check_lang(field: str, lang: str) -> str:
@@ -41,25 +68,21 @@ def check_lang(field: str, lang: str) -> str:
     return lang
 
 
-def check_id(field: str, ref_id: str) -> str:
-    if not ref_id:
-        raise InvalidInput(field, "must not be empty")
-    return ref_id
-
-
-def check_ids(ids: Sequence[str], field: str = "ids") -> list[str]:
-    """A non-empty list of non-empty ids (every RPC that takes ids)."""
-    if not ids:
-        raise InvalidInput(field, "at least one id is required")
+def check_ids(ids: Sequence[str], limits: Limits, field: str = "ids") -> list[str]:
+    """A non-empty list of non-empty ids within the limits (every RPC that takes ids)."""
+    check_count(field, len(ids), limits.max_references_per_request)
     for i, ref_id in enumerate(ids):
-        check_id(f"{field}[{i}]", ref_id)
+        check_id(f"{field}[{i}]", ref_id, limits.max_id_bytes)
     return list(ids)
 
 
 def check_posts(posts: Sequence[Post], limits: Limits) -> None:
     check_count("posts", len(posts), limits.max_posts_per_request)
+    total = 0
     for i, post in enumerate(posts):
-        check_text(f"posts[{i}].text", post.text, limits.max_text_bytes)
+        total += check_text(f"posts[{i}].text", post.text, limits.max_text_bytes)
+    if total > limits.max_request_text_bytes:
+        raise LimitExceeded("posts", f"{total} bytes of text in one request exceed the limit of {limits.max_request_text_bytes}")
 
 
 def check_top_k(top_k: int, limits: Limits) -> int:
@@ -75,13 +98,36 @@ def page_size(requested: int) -> int:
     return min(requested or DEFAULT_PAGE, MAX_PAGE)
 
 
+_TOKEN_PREFIX = "p1."
+
+
+def make_page_token(position: int) -> str:
+    """The token of the page after ``position``: opaque to callers, so its form can change."""
+    return base64.urlsafe_b64encode(f"{_TOKEN_PREFIX}{position}".encode()).decode().rstrip("=")
+
+
 def parse_page_token(token: str) -> int:
-    """The position a page token stands for (0 for the first page)."""
+    """The position a page token stands for (0 for the first page); anything this service did not issue is refused."""
     if not token:
         return 0
-    if not (token.isascii() and token.isdigit()) or len(token) > 19 or int(token) > MAX_POSITION:
-        raise InvalidInput("page_token", f"{token[:40]!r} is not a token this service issued")
-    return int(token)
+    refused = InvalidInput("page_token", f"{token[:40]!r} is not a token this service issued")
+    if len(token) > 40 or not token.isascii():
+        raise refused
+    try:
+        text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode("ascii")
+    except (ValueError, UnicodeDecodeError):
+        raise refused from None
+    digits = text.removeprefix(_TOKEN_PREFIX)
+    if digits == text or not digits.isdigit() or not digits.isascii() or int(digits) > MAX_POSITION:
+        raise refused
+    return int(digits)
+
+
+def check_time(field: str, seconds: float) -> float:
+    """A time (epoch seconds) that every client can read back: years 1 to 9999, as protobuf's Timestamp."""
+    if not MIN_TIME <= seconds <= MAX_TIME:
+        raise InvalidInput(field, "must be a time between the years 1 and 9999")
+    return seconds
 
 
 def check_cursor(after: int) -> int:

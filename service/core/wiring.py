@@ -21,6 +21,7 @@ from service.core.index.live import LiveIndex, open_live_index
 from service.core.matching.calibration import Calibration, load_calibration
 from service.core.matching.cascade import Cascade
 from service.core.matching.thresholds import Thresholds
+from service.core.observe import NO_OBSERVER, Observer
 from service.core.store.base import ReferenceStore
 from service.core.store.sqlite import SqliteStore
 
@@ -32,12 +33,13 @@ def open_store(config: NigranConfig) -> ReferenceStore:
     return SqliteStore(config.store_path)
 
 
-def default_embedder(config: NigranConfig) -> Embedder:
+def default_embedder(config: NigranConfig, observer: Observer = NO_OBSERVER) -> Embedder:
     """The configured model behind cross-request micro-batching."""
     from service.core.embedding.batching import BatchingEmbedder
     from service.core.embedding.embedder import SentenceTransformerEmbedder
 
-    return BatchingEmbedder(SentenceTransformerEmbedder(config.model, config.model_cache_dir), max_batch=2 * config.model.batch_size)
+    inner = SentenceTransformerEmbedder(config.model, config.model_cache_dir)
+    return BatchingEmbedder(inner, max_batch=2 * config.model.batch_size, observer=observer)
 
 
 @dataclass
@@ -51,6 +53,7 @@ class Parts:
     cascade: Cascade
     index: LiveIndex
     curation: Curation
+    observer: Observer
 
 
 def build_parts(
@@ -59,9 +62,10 @@ def build_parts(
     embedder: Embedder | None = None,
     calibration: Calibration | None = None,
     progress: Progress | None = None,
+    observer: Observer = NO_OBSERVER,
 ) -> Parts:
     owns_embedder = embedder is None
-    embedder = embedder if embedder is not None else default_embedder(config)
+    embedder = embedder if embedder is not None else default_embedder(config, observer)
     calibration = calibration if calibration is not None else load_calibration(config, embedder.model_id)
     store = open_store(config)
     # The index is built from stored vectors, so stale ones are re-embedded first.
@@ -79,7 +83,7 @@ def build_parts(
     catalog = BankCatalog(calibration.thresholds, store.banks.all)
     banks = Banks(store, catalog)
     monitor = QuarantineMonitor(config.quarantine)
-    holdouts = HoldOuts(monitor, store.references)
+    holdouts = HoldOuts(monitor, store.references, observer)
     references = References(store, embedder, config.limits, banks, index=index, holdouts=holdouts)
     curation = Curation(
         store, references, banks, Reviews(store, monitor), holdouts,
@@ -88,6 +92,7 @@ def build_parts(
     return Parts(
         config=config, embedder=embedder, owns_embedder=owns_embedder, store=store, calibration=calibration,
         catalog=catalog, cascade=Cascade(calibration.thresholds, catalog.thresholds_for), index=index, curation=curation,
+        observer=observer,
     )
 
 

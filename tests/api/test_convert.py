@@ -351,10 +351,18 @@ def assert_domain_complete(value: Any, where: str, exempt: frozenset[str] = froz
             assert got or got is False, f"{where}.{f.name} is {got!r}"
 
 
+# Fields no conversion sets, each with where they are set instead.
+SET_ELSEWHERE = {
+    "MatchResponse.error": "the MatchStream handler, for a refused message (status.status_proto)",
+}
+
+
 def assert_pb_complete(message: Message, where: str) -> None:
     """Every field of the message's descriptor is set to a non-default value, recursively."""
     for field in message.DESCRIPTOR.fields:
         name = f"{where}.{field.name}"
+        if name in SET_ELSEWHERE:
+            continue
         value = getattr(message, field.name)
         if not field.is_repeated:
             if field.has_presence:
@@ -447,10 +455,16 @@ def test_every_proto_enum_value_has_a_domain_value() -> None:
         assert len(enum_pb.values()) == len(domain) + 1, enum_pb.DESCRIPTOR.name
 
 
-@pytest.mark.parametrize("number", [curation_pb2.REFERENCE_STATE_UNSPECIFIED, 99])
-def test_unspecified_state_is_no_filter(number: Any) -> None:
-    assert convert.state_from_pb(number) is None
-    assert convert.reference_query_from_pb(curation_pb2.ListReferencesRequest(state=number)).state is None
+def test_unspecified_state_is_no_filter() -> None:
+    assert convert.state_from_pb(curation_pb2.REFERENCE_STATE_UNSPECIFIED) is None
+    assert convert.reference_query_from_pb(curation_pb2.ListReferencesRequest()).state is None
+
+
+def test_a_state_number_the_api_does_not_define_is_refused() -> None:
+    # Regression: ListReferences(state=99) listed every state.
+    with pytest.raises(InvalidInput) as err:
+        convert.reference_query_from_pb(curation_pb2.ListReferencesRequest(state=99))
+    assert err.value.field == "state"
 
 
 def test_unspecified_state_of_a_received_reference_is_active() -> None:
@@ -461,7 +475,30 @@ def test_unspecified_bank_kind() -> None:
     # Creating: the default kind. Updating: leave the kind as it is.
     assert convert.create_bank_from_pb(curation_pb2.CreateBankRequest(name="b")).kind is BankKind.NORMAL
     assert convert.bank_changes_from_pb(curation_pb2.UpdateBankRequest(name="b")).kind is None
-    assert convert.bank_kind_from_pb(99) is None
+
+
+@pytest.mark.parametrize("request_", [curation_pb2.CreateBankRequest(name="b", kind=99), curation_pb2.UpdateBankRequest(name="b", kind=99)])
+def test_a_bank_kind_number_the_api_does_not_define_is_refused(request_: Any) -> None:
+    # Regression: CreateBank(kind=99) was stored as a normal bank.
+    convert_it = convert.create_bank_from_pb if isinstance(request_, curation_pb2.CreateBankRequest) else convert.bank_changes_from_pb
+    with pytest.raises(InvalidInput) as err:
+        convert_it(request_)
+    assert err.value.field == "kind"
+
+
+@pytest.mark.parametrize("seconds", [2**63 - 1, -(2**62), 253_402_300_800, -62_135_596_801])
+def test_a_timestamp_outside_years_1_to_9999_is_refused(seconds: int) -> None:
+    # Regression: DisableReferences(until=2**63-1) was stored, then every read of the item failed INTERNAL.
+    request = curation_pb2.DisableReferencesRequest(ids=["r"])
+    request.until.seconds = seconds
+    with pytest.raises(InvalidInput) as err:
+        convert.optional_timestamp_from_pb(request, "until")
+    assert err.value.field == "until"
+
+
+def test_a_stored_time_outside_the_range_is_clamped_on_the_way_out() -> None:
+    assert convert.timestamp_to_pb(1e300).seconds == convert.MAX_TIMESTAMP_SECONDS
+    assert convert.timestamp_to_pb(-1e300).seconds == convert.MIN_TIMESTAMP_SECONDS
 
 
 @pytest.mark.parametrize("number", [curation_pb2.FEEDBACK_VERDICT_UNSPECIFIED, 99])

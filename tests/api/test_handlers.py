@@ -13,6 +13,7 @@ error becomes is ``test_status.py``'s business.
 
 from __future__ import annotations
 
+import shutil
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -26,6 +27,7 @@ from google.protobuf.message import Message
 from service.api import convert
 from service.api._generated.nigran.v1 import admin_pb2, curation_pb2, matcher_pb2
 from service.api.handlers import AdminServicer, CurationServicer, MatcherServicer
+from service.api.status import code_for
 from service.core import (
     DEFAULT_BANK, AlreadyExists, Engine, FailedPrecondition, InvalidInput, LimitExceeded, NigranError, NotFound,
     scalar_values
@@ -45,6 +47,13 @@ TEXTS = {
 }
 
 
+class _LiveContext:
+    """What a handler asks of its context when called directly: the caller is still there."""
+
+    def is_active(self) -> bool:
+        return True
+
+
 class Api:
     """The three servicers behind one grpc_testing server, with one helper per RPC shape."""
 
@@ -52,9 +61,9 @@ class Api:
         self.engine = engine
         provider = lambda: engine  # noqa: E731 - the servicers take a provider, the server swaps engines
         self.servicers: dict[ServiceDescriptor, Any] = {
-            SERVICES["Matcher"]: MatcherServicer(provider),
+            SERVICES["Matcher"]: MatcherServicer(provider, engine.config),
             SERVICES["Curation"]: CurationServicer(provider),
-            SERVICES["Admin"]: AdminServicer(provider),
+            SERVICES["Admin"]: AdminServicer(provider, engine.config),
         }
         self.server = grpc_testing.server_from_dictionary(self.servicers, grpc_testing.strict_real_time())
 
@@ -99,7 +108,7 @@ class Api:
         """A request the handler refuses: UNKNOWN under grpc_testing, and the core error it raises."""
         _, servicer = self.method(name)
         with pytest.raises(NigranError) as raised:
-            result = getattr(servicer, name)(iter(request) if isinstance(request, list) else request, None)
+            result = getattr(servicer, name)(iter(request) if isinstance(request, list) else request, _LiveContext())
             if isinstance(result, Iterator):
                 list(result)
         _, _, code, details = self.invoke(name, request)
@@ -533,21 +542,42 @@ def test_import_refuses_a_bad_item(api: Api) -> None:
 # -- admin ---------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("where", ["missing", "empty-dir", ""])
-def test_load_index_from_a_bad_path(api: Api, tmp_path: Path, where: str) -> None:
-    path = str(tmp_path / where) if where else ""
+@pytest.mark.parametrize("where", ["missing", "empty-dir", "", "  "])
+def test_load_index_from_a_bad_path(api: Api, where: str) -> None:
     if where == "empty-dir":
-        Path(path).mkdir()
-    assert api.invalid("LoadIndex", admin_pb2.LoadIndexRequest(path=path)) == "path"
+        (api.engine.config.artifacts_dir / where).mkdir(parents=True)
+    assert api.invalid("LoadIndex", admin_pb2.LoadIndexRequest(path=where)) == "path"
 
 
-def test_load_index_of_a_snapshot(api: Api) -> None:
+@pytest.mark.parametrize("where", ["/etc/passwd", "../index", "/", "..", "a/../../var"])
+def test_load_index_reads_nothing_outside_the_artifacts_directory(api: Api, where: str) -> None:
+    # Regression: LoadIndex read any path, and its errors told files from directories.
+    reason = api.refused("LoadIndex", admin_pb2.LoadIndexRequest(path=where))
+    assert isinstance(reason, InvalidInput) and reason.field == "path" and "outside" in reason.message
+    assert str(api.engine.config.data_dir.resolve()) not in str(reason)
+
+
+def test_load_index_of_an_artifact(api: Api) -> None:
     api.add("r0", "r1")
-    path = api.engine.index.snapshot()
-    assert path is not None
-    reply = api.call("LoadIndex", admin_pb2.LoadIndexRequest(path=str(path)))
-    assert (reply.path, reply.model_id, reply.index_type, reply.size) == (str(path), api.engine.model_id, "flat", 2)
-    assert (reply.added, reply.removed) == (0, 0) and reply.version == path.name
+    snapshot = api.engine.index.snapshot()
+    assert snapshot is not None
+    root = api.engine.config.artifacts_dir
+    shutil.copytree(snapshot, root / snapshot.name)
+    reply = api.call("LoadIndex", admin_pb2.LoadIndexRequest(path=snapshot.name))
+    assert (reply.path, reply.model_id, reply.index_type, reply.size) == (snapshot.name, api.engine.model_id, "flat", 2)
+    assert (reply.added, reply.removed) == (0, 0) and reply.version == snapshot.name
+
+
+def test_a_corrupt_artifact_is_failed_precondition_and_names_no_server_path(api: Api) -> None:
+    api.add("r0")
+    snapshot = api.engine.index.snapshot()
+    assert snapshot is not None
+    root = api.engine.config.artifacts_dir
+    shutil.copytree(snapshot, root / "v1")
+    (root / "v1" / "index.faiss").write_bytes(b"\0" * 4096)
+    reason = api.refused("LoadIndex", admin_pb2.LoadIndexRequest(path="v1"))
+    assert code_for(reason) is grpc.StatusCode.FAILED_PRECONDITION
+    assert str(root.resolve()) not in str(reason) and "/project/faiss" not in str(reason)
 
 
 def test_every_rpc_is_tested() -> None:

@@ -17,9 +17,10 @@ from grpc_status import rpc_status
 
 import service.core.errors as errors_module
 from service.api import status
-from service.api.interceptors import ErrorAndLogInterceptor
+from service.api.interceptors import ObservingInterceptor
+from service.api.metrics import Metrics
 from service.core import (
-    AlreadyExists, ConfigError, FailedPrecondition, IndexCorrupt, InvalidInput, LimitExceeded, ModelError,
+    AlreadyExists, Cancelled, ConfigError, FailedPrecondition, IndexCorrupt, InvalidInput, LimitExceeded, ModelError,
     ModelMismatch, ModelProvisionError, NigranError, NotFound, NotReady
 )
 from tests.support.api_factories import FailedCall, failed_call
@@ -38,7 +39,8 @@ CASES: list[tuple[NigranError, grpc.StatusCode]] = [
     (NotReady("index still loading"), Code.UNAVAILABLE),
     (ModelError("cannot load"), Code.INTERNAL),
     (ModelProvisionError("cannot build"), Code.INTERNAL),
-    (IndexCorrupt("bad manifest"), Code.INTERNAL),
+    (IndexCorrupt("bad manifest"), Code.FAILED_PRECONDITION),
+    (Cancelled("stopped"), Code.DEADLINE_EXCEEDED),
     (ConfigError("bad config"), Code.INTERNAL),
     (NigranError("anything else"), Code.INTERNAL),
 ]
@@ -137,6 +139,12 @@ class AbortingContext:
     def code(self) -> grpc.StatusCode | None:
         return None
 
+    def is_active(self) -> bool:
+        return True
+
+    def peer(self) -> str:
+        return "ipv4:127.0.0.1:1"
+
 
 class Details:
     method = "/nigran.v1.Curation/GetReference"
@@ -152,7 +160,7 @@ def _intercepted(raise_: Exception, *, streaming: bool) -> Callable[[Any, Any], 
         raise raise_
 
     make = grpc.unary_stream_rpc_method_handler if streaming else grpc.unary_unary_rpc_method_handler
-    handler = ErrorAndLogInterceptor().intercept_service(lambda _: make(stream_behaviour if streaming else behaviour), Details())
+    handler = ObservingInterceptor(Metrics()).intercept_service(lambda _: make(stream_behaviour if streaming else behaviour), Details())
     return handler.unary_stream if streaming else handler.unary_unary  # type: ignore[no-any-return]
 
 

@@ -8,6 +8,8 @@ tested with the real model in test_grpc_end_to_end.py and the evaluation.
 from __future__ import annotations
 
 import json
+import random
+import shutil
 import threading
 from pathlib import Path
 
@@ -142,3 +144,50 @@ def test_concurrent_adds_and_matches(data_dir: Path) -> None:
     assert not any(t.is_alive() for t in threads), "deadlock"
     assert errors == []
     assert len(engine.index) == 45 == len(added)
+
+
+def _latest_snapshot(data_dir: Path) -> Path:
+    snapshots = data_dir / "index"
+    return snapshots / (snapshots / "LATEST").read_text().strip()
+
+
+def test_an_older_index_file_under_a_newer_manifest_is_refused_and_the_store_rebuilds_it(data_dir: Path) -> None:
+    # The outsider's case: a valid faiss.index of fewer vectors under the manifest of a later snapshot.
+    embedder = HashingEmbedder()
+    engine = open_engine(data_dir, embedder)
+    add(engine, REFS[:1])
+    engine.snapshot()
+    old_index = (_latest_snapshot(data_dir) / "index.faiss").read_bytes()
+    add(engine, REFS[1:])
+    engine.close()
+    (_latest_snapshot(data_dir) / "index.faiss").write_bytes(old_index)
+    for stale in (data_dir / "index").iterdir():
+        if stale.is_dir() and stale != _latest_snapshot(data_dir):
+            shutil.rmtree(stale)
+    engine = open_engine(data_dir, embedder)
+    assert len(engine.index) == 3
+    for ref in REFS:
+        [result] = engine.match([Post("p", ref.text)])
+        assert result.matches[0].reference_id == ref.id
+
+
+def test_garbage_in_the_middle_of_a_snapshot_is_refused_and_the_store_rebuilds_it(data_dir: Path) -> None:
+    embedder = HashingEmbedder()
+    engine = open_engine(data_dir, embedder)
+    refs = [NewReference(id=f"r{i}", text=f"notice {i}: the convoy leaves from gate {i * 7} at {i % 24} hours", lang="en") for i in range(400)]
+    add(engine, refs)
+    engine.close()
+    path = _latest_snapshot(data_dir) / "index.faiss"
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    # Inside the vector data: FAISS itself reads the file without complaint.
+    data[middle:middle + 4096] = random.Random(3).randbytes(4096)
+    path.write_bytes(bytes(data))
+    engine = open_engine(data_dir, embedder)
+    assert len(engine.index) == 400
+    # Each stored vector finds itself first: none of the index's vectors is garbage.
+    vectors = embedder.embed([ref.text for ref in refs])
+    hits = engine.index.search(vectors, 1)
+    wrong = [ref.id for ref, h in zip(refs, hits)
+             if h[0].vid != engine.curation.references.get(ref.id).vid or not 0.999 < h[0].cosine < 1.001]
+    assert wrong == []

@@ -47,7 +47,7 @@ def test_load_index_swaps_under_load_without_failed_calls(tmp_path: Path, real_e
         # The build writes into the running service's store, then indexes all of it (ivf: an approximate type).
         summary = build(
             make_config(data_dir, model_cache=REPO / "var"),
-            BuildOptions(input=source, artifacts_dir=tmp_path / "artifacts", index_type="ivf", nlist=1, progress=False),
+            BuildOptions(input=source, artifacts_dir=data_dir / "artifacts", index_type="ivf", nlist=1, progress=False),
             real_embedder,
         )
         assert summary.added == 2 and summary.indexed == 5
@@ -73,7 +73,8 @@ def test_load_index_swaps_under_load_without_failed_calls(tmp_path: Path, real_e
         for t in threads:
             t.start()
         admin = admin_pb2_grpc.AdminStub(running.channel)
-        reply = admin.LoadIndex(admin_pb2.LoadIndexRequest(path=str(tmp_path / "artifacts")), timeout=60)
+        # The server reads artifacts from its artifacts directory only; "." is its LATEST.
+        reply = admin.LoadIndex(admin_pb2.LoadIndexRequest(path="."), timeout=60)
         while len(answers) < 12 and not failures:
             threading.Event().wait(0.1)
         stop.set()
@@ -82,7 +83,7 @@ def test_load_index_swaps_under_load_without_failed_calls(tmp_path: Path, real_e
 
         assert failures == []
         assert (reply.index_type, reply.removed, reply.added, reply.size) == ("ivf", 1, 0, 4)
-        assert reply.model_id == real_embedder.model_id and reply.path == summary.artifact
+        assert reply.model_id == real_embedder.model_id and reply.path == Path(summary.artifact).name
         after = [(r.verdict, [m.reference_id for m in r.matches]) for r in running.match(*PROBES)]
         # Every answer is the old index's or the new one's, and the verdicts agree across the swap.
         assert all(answer in (before, after) for answer in answers), (before, after)
@@ -96,11 +97,11 @@ def test_load_index_swaps_under_load_without_failed_calls(tmp_path: Path, real_e
 def test_load_index_from_another_model_is_failed_precondition(tmp_path: Path, real_embedder: Embedder) -> None:
     source = tmp_path / "refs.jsonl"
     source.write_text(json.dumps({"id": "x", "text": "a reference embedded by another model"}) + "\n", encoding="utf-8")
-    build(make_config(tmp_path / "other"), BuildOptions(input=source, artifacts_dir=tmp_path / "artifacts", progress=False), HashingEmbedder())
+    build(make_config(tmp_path / "other"), BuildOptions(input=source, artifacts_dir=tmp_path / "var" / "artifacts", progress=False), HashingEmbedder())
     running = start(tmp_path / "var", real_embedder)
     try:
         with pytest.raises(grpc.RpcError) as err:
-            admin_pb2_grpc.AdminStub(running.channel).LoadIndex(admin_pb2.LoadIndexRequest(path=str(tmp_path / "artifacts")), timeout=30)
+            admin_pb2_grpc.AdminStub(running.channel).LoadIndex(admin_pb2.LoadIndexRequest(path=str(tmp_path / "var" / "artifacts")), timeout=30)
         assert err.value.code() == grpc.StatusCode.FAILED_PRECONDITION
         assert "test-double-hashing" in (err.value.details() or "") and real_embedder.model_id in (err.value.details() or "")
         assert running.match(PROBES[2])[0].verdict == matcher_pb2.NO_MATCH  # still serving

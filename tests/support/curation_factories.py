@@ -17,7 +17,7 @@ from service.core import (
     AddOptions, AddOutcome, AuditEntry, AuditQuery, Calibration, Curation, Engine, NewReference, Post, PostResult,
     QuarantineConfig, ReferenceState, Thresholds
 )
-from service.core.store.base import ReferenceStore
+from service.core.store.base import ReferenceStore, Transition
 from service.core.wiring import build_parts
 from tests.support.doubles import HashingEmbedder
 from tests.support.factories import make_config

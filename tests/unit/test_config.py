@@ -43,3 +43,12 @@ def test_thresholds_table_values_are_type_checked(tmp_path: Path) -> None:
         NigranConfig.load(path)
     path.write_text("[thresholds]\nnear_duplicate_lexical = 0.6\n", encoding="utf-8")
     assert NigranConfig.load(path).thresholds == {"near_duplicate_lexical": 0.6}
+
+
+@pytest.mark.parametrize("name", ["match_budget_seconds", "memory_trim_seconds"])
+@pytest.mark.parametrize("value", ["-1", '"soon"', "true"])
+def test_time_settings_must_be_seconds(tmp_path: Path, name: str, value: str) -> None:
+    path = tmp_path / "nigran.toml"
+    path.write_text(f"[server]\n{name} = {value}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=name):
+        NigranConfig.load(path)

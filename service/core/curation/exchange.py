@@ -12,19 +12,26 @@ The JSON form of a record is in ``service/core/records.py``.
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 from typing import Iterable, Iterator
 
+from service.core.cancellation import StopCheck, never, stop_if_asked
 from service.core.curation import transitions
 from service.core.curation.labels import check_labels
 from service.core.curation.references import References
 from service.core.domain import (
     AddOptions, ExportPage, ImportSummary, NewReference, OnMissingBank, ReferenceItem, ReferenceState
 )
-from service.core.errors import NotFound
+from service.core.errors import InvalidInput, NotFound
 from service.core.store.base import ReferenceStore
-from service.core.validation import check_cursor
+from service.core.text.prepare import prepare_text
+from service.core.validation import check_cursor, check_text, check_time
 
 IMPORT_BATCH = 256
+# The write path checks texts against the configured limit; this only keeps a
+# hostile record from costing more than that before it gets there.
+MAX_TEXT_FOR_ID = 1024 * 1024
 
 
 class Exchange:
@@ -38,12 +45,14 @@ class Exchange:
         items = self._store.references.changes_after(after, limit=limit or self._store.references.last_change_seq() + 1)
         return ExportPage(items=tuple(items), next_cursor=items[-1].change_seq if items else after)
 
-    def import_items(self, items: Iterable[ReferenceItem], *, actor: str) -> ImportSummary:
+    def import_items(self, items: Iterable[ReferenceItem], *, actor: str, stop: StopCheck = never) -> ImportSummary:
+        """Apply an exported list batch by batch; ``stop`` ends it between batches (what is done stays done)."""
         counts = {"added": 0, "updated": 0, "removed": 0, "unchanged": 0}
         skipped: list[str] = []
         for batch in _batches(items, IMPORT_BATCH):
+            stop_if_asked(stop, "the next batch of the import")
             new: list[ReferenceItem] = []
-            for item in batch:
+            for item in map(_with_id, batch):
                 outcome = self._import_existing(item, actor)
                 if outcome == "new":
                     new.append(item)
@@ -56,6 +65,7 @@ class Exchange:
                     [NewReference(text=i.text, id=i.id, lang=i.declared_lang, bank=i.bank, labels=i.labels, metadata=i.metadata) for i in new],
                     actor=actor,
                     options=AddOptions(missing_bank=OnMissingBank.CREATE),
+                    stop=stop,
                 )
                 for i in new:
                     if i.state is ReferenceState.DISABLED:
@@ -79,7 +89,7 @@ class Exchange:
         labels = check_labels(item.labels, f"{item.id}.labels")
         changed = False
         if labels != local.labels or dict(item.metadata) != dict(local.metadata):
-            self._store.references.update_annotations(item.id, labels=labels, metadata=item.metadata, actor=actor)
+            self._references.set_annotations(item.id, labels, item.metadata, actor=actor, field=item.id)
             changed = True
         if item.state is ReferenceState.DISABLED and (local.state, local.disabled_until) != (item.state, item.disabled_until):
             self._disable(item, actor)
@@ -91,7 +101,19 @@ class Exchange:
 
     def _disable(self, item: ReferenceItem, actor: str) -> None:
         # The exporter's window is taken as it is, even when it has run out here.
-        self._store.references.set_state([item.id], transitions.disable(item.disabled_until), actor=actor)
+        until = None if item.disabled_until is None else check_time(f"{item.id}.disabled_until", item.disabled_until)
+        self._store.references.set_state([item.id], transitions.disable(until), actor=actor)
+
+
+def _with_id(item: ReferenceItem) -> ReferenceItem:
+    """An item sent without an id gets one from its bank and text, so importing it twice adds it once."""
+    if item.id:
+        return item
+    if item.state is ReferenceState.REMOVED:
+        raise InvalidInput("id", "a tombstone must name the item it removes")
+    check_text("text", item.text, MAX_TEXT_FOR_ID)
+    digest = hashlib.sha256(f"{item.bank}\0{prepare_text(item.text).fingerprint}".encode()).hexdigest()
+    return dataclasses.replace(item, id=f"fp-{digest[:32]}")
 
 
 def _batches(items: Iterable[ReferenceItem], size: int) -> Iterator[list[ReferenceItem]]:

@@ -40,9 +40,8 @@ def check_label(label: str, field: str) -> str:
 
 def check_labels(labels: Iterable[str], field: str) -> tuple[str, ...]:
     """Validate and de-duplicate labels, keeping their order."""
-    out: list[str] = []
+    # A dict keeps first-seen order and makes de-duplication linear.
+    out: dict[str, None] = {}
     for i, label in enumerate(labels):
-        checked = check_label(label, f"{field}[{i}]")
-        if checked not in out:
-            out.append(checked)
+        out.setdefault(check_label(label, f"{field}[{i}]"))
     return tuple(out)

@@ -32,6 +32,7 @@ from typing import Callable, Iterable, Sequence
 from service.core.config import QuarantineConfig
 from service.core.curation import transitions
 from service.core.domain import MatchRate, PostResult
+from service.core.observe import NO_OBSERVER, Observer
 from service.core.store.base import ReferenceRows
 
 log = logging.getLogger(__name__)
@@ -114,9 +115,10 @@ class QuarantineMonitor:
 class HoldOuts:
     """Quarantine decisions: held out of matching at once, written to the store off the request path."""
 
-    def __init__(self, monitor: QuarantineMonitor, references: ReferenceRows) -> None:
+    def __init__(self, monitor: QuarantineMonitor, references: ReferenceRows, observer: Observer = NO_OBSERVER) -> None:
         self.monitor = monitor
         self._references = references
+        self._observer = observer
         self._held: frozenset[str] = frozenset()
         self._lock = threading.Lock()
         self._queue: queue.SimpleQueue[list[str] | None] = queue.SimpleQueue()
@@ -176,3 +178,4 @@ class HoldOuts:
             changed, _ = self._references.set_state([ref_id], transitions.quarantine(reason), actor=SYSTEM_ACTOR)
             if changed:
                 log.warning("quarantined %s: %s", ref_id, reason)
+                self._observer.quarantined([ref_id])

@@ -23,6 +23,7 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
+from service.core.cancellation import StopCheck, never
 from service.core.config import Limits
 from service.core.curation import transitions
 from service.core.curation.banks import Banks, check_bank_name
@@ -37,7 +38,10 @@ from service.core.errors import AlreadyExists, InvalidInput, NotFound
 from service.core.index.live import LiveIndex
 from service.core.store.base import ReferenceFilter, ReferenceStore, StoredReference, Transition
 from service.core.text.prepare import PreparedText, prepare_text
-from service.core.validation import check_count, check_id, check_ids, check_lang, check_text, page_size, parse_page_token
+from service.core.validation import (
+    check_count, check_id, check_ids, check_item_annotations, check_lang, check_text, check_time, make_page_token, page_size,
+    parse_page_token,
+)
 
 Progress = Callable[[int, int], None]
 
@@ -62,7 +66,10 @@ class References:
 
     # -- the write path -----------------------------------------------------------
 
-    def add(self, refs: Sequence[NewReference], *, actor: str, options: AddOptions = AddOptions()) -> AddOutcome:
+    def add(
+        self, refs: Sequence[NewReference], *, actor: str, options: AddOptions = AddOptions(), stop: StopCheck = never
+    ) -> AddOutcome:
+        """Store ``refs`` (matchable on return); ``stop`` ends the embedding early (Cancelled), storing nothing."""
         field = options.field
         check_count(field, len(refs), self._limits.max_references_per_request)
         stored_ids = self._store.references.existing_ids(r.id for r in refs if r.id)
@@ -90,7 +97,7 @@ class References:
             accepted.append((ref, text))
         accepted, duplicates = self._drop_duplicates(accepted, options)
         created = self._banks_for(accepted, actor, options)
-        items = self._store_and_index(accepted, actor) if accepted else []
+        items = self._store_and_index(accepted, actor, stop) if accepted else []
         return AddOutcome(
             added=tuple(items), existing=tuple(existing), duplicates=tuple(duplicates), rejected=tuple(rejected), banks_created=tuple(created)
         )
@@ -98,7 +105,10 @@ class References:
     def _prepare(self, where: str, ref: NewReference, options: AddOptions) -> tuple[NewReference, PreparedText]:
         """Validate one item (errors name ``where``); returns it with defaults filled in and its text prepared."""
         check_text(f"{where}.text", ref.text, self._limits.max_text_bytes)
+        if ref.id:
+            check_id(f"{where}.id", ref.id, self._limits.max_id_bytes)
         check_lang(f"{where}.lang", ref.lang)
+        check_item_annotations(where, ref.labels, ref.metadata, self._limits)
         labels = check_labels(ref.labels, f"{where}.labels")
         bank = ref.bank or DEFAULT_BANK
         if bank not in self._banks.catalog.names():
@@ -132,8 +142,8 @@ class References:
             return []
         return self._banks.ensure({ref.bank for ref, _ in accepted}, actor=actor, why=f"created by {actor or 'an import'}")
 
-    def _store_and_index(self, accepted: list[tuple[NewReference, PreparedText]], actor: str) -> list[ReferenceItem]:
-        vectors = self._embedder.embed([text.cleaned for _, text in accepted])
+    def _store_and_index(self, accepted: list[tuple[NewReference, PreparedText]], actor: str, stop: StopCheck) -> list[ReferenceItem]:
+        vectors = self._embedder.embed_until([text.cleaned for _, text in accepted], stop)
         rows = [StoredReference(ref, text, vector) for (ref, text), vector in zip(accepted, vectors)]
         model_id = self._embedder.model_id
         if self._index is None:
@@ -145,7 +155,7 @@ class References:
 
     def remove(self, ids: Sequence[str], *, actor: str) -> tuple[list[str], list[str]]:
         """Tombstone items (text and vector dropped); returns (removed ids, ids not found)."""
-        ids = check_ids(ids)
+        ids = check_ids(ids, self._limits)
         if self._index is None:
             removed, missing = self._store.references.remove(ids, actor=actor)
         else:
@@ -157,7 +167,7 @@ class References:
     # -- reads --------------------------------------------------------------------
 
     def get(self, ref_id: str) -> ReferenceItem:
-        return self._store.references.get(check_id("id", ref_id))
+        return self._store.references.get(check_id("id", ref_id, self._limits.max_id_bytes))
 
     def list(self, query: ReferenceQuery) -> tuple[list[ReferenceItem], str]:
         """One page of items, and the token of the next page ("" after the last)."""
@@ -165,7 +175,7 @@ class References:
         items = self._store.references.page(
             ReferenceFilter(bank=query.bank, state=query.state, label=query.label), after_vid=parse_page_token(query.page_token), limit=size
         )
-        return items, (str(items[-1].vid) if len(items) == size else "")
+        return items, (make_page_token(items[-1].vid) if len(items) == size else "")
 
     # -- state and annotations ----------------------------------------------------
 
@@ -179,31 +189,41 @@ class References:
         remove_metadata: Sequence[str] = (),
         actor: str,
     ) -> ReferenceItem:
-        check_id("id", ref_id)
+        check_id("id", ref_id, self._limits.max_id_bytes)
+        check_item_annotations("changes", [*add_labels, *remove_labels], set_metadata or {}, self._limits)
         add = check_labels(add_labels, "add_labels")
         drop = set(check_labels(remove_labels, "remove_labels"))
         item = self._store.references.get(ref_id)
         if item.state is ReferenceState.REMOVED:
             raise NotFound("reference", ref_id)
-        labels = [label for label in item.labels if label not in drop]
-        labels += [label for label in add if label not in labels]
-        metadata = {k: v for k, v in item.metadata.items() if k not in set(remove_metadata)}
+        kept = [label for label in item.labels if label not in drop]
+        labels = list(dict.fromkeys([*kept, *add]))
+        gone = set(remove_metadata)
+        metadata = {k: v for k, v in item.metadata.items() if k not in gone}
         metadata.update(set_metadata or {})
-        return self._store.references.update_annotations(ref_id, labels=labels, metadata=metadata, actor=actor)
+        return self.set_annotations(ref_id, labels, metadata, actor=actor)
+
+    def set_annotations(
+        self, ref_id: str, labels: Sequence[str], metadata: Mapping[str, str], *, actor: str, field: str = "reference"
+    ) -> ReferenceItem:
+        """Replace an item's labels and metadata (what an import brings), within the per-item caps."""
+        check_item_annotations(field, labels, metadata, self._limits)
+        checked = check_labels(labels, f"{field}.labels")
+        return self._store.references.update_annotations(ref_id, labels=checked, metadata=metadata, actor=actor)
 
     def disable(self, ids: Sequence[str], *, until: float | None, actor: str) -> StateChange:
         """Hold items out of matching, until a time or (None) indefinitely."""
-        ids = check_ids(ids)
-        if until is not None and until <= time.time():
+        ids = check_ids(ids, self._limits)
+        if until is not None and check_time("until", until) <= time.time():
             raise InvalidInput("until", "must be in the future (leave it out to disable indefinitely)")
         return self._set_state(ids, transitions.disable(until), actor)
 
     def enable(self, ids: Sequence[str], *, actor: str) -> StateChange:
-        return self._set_state(check_ids(ids), transitions.ENABLE, actor)
+        return self._set_state(check_ids(ids, self._limits), transitions.ENABLE, actor)
 
     def release(self, ids: Sequence[str], *, actor: str) -> StateChange:
         """Return quarantined items to matching, with a fresh match-rate history."""
-        ids = check_ids(ids)
+        ids = check_ids(ids, self._limits)
         if self._holdouts is not None:
             self._holdouts.flush()  # a decision still being written must not land after the release
         change = self._set_state(ids, transitions.RELEASE, actor)

@@ -18,7 +18,7 @@ from service.core.curation.quarantine import HoldOuts
 from service.core.curation.references import References
 from service.core.domain import DEFAULT_BANK, AuditEntry, AuditQuery, CurationStats
 from service.core.store.base import ReferenceStore
-from service.core.validation import page_size, parse_page_token
+from service.core.validation import make_page_token, page_size, parse_page_token
 
 
 class Curation:
@@ -70,4 +70,4 @@ class Curation:
         size = page_size(query.page_size)
         before = parse_page_token(query.page_token) or None
         entries = self._store.audit.query(query, before_seq=before, limit=size)
-        return entries, (str(entries[-1].seq) if len(entries) == size else "")
+        return entries, (make_page_token(entries[-1].seq) if len(entries) == size else "")

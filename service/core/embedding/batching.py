@@ -18,18 +18,23 @@ from typing import Sequence
 
 import numpy as np
 
+from service.core.cancellation import StopCheck, never
 from service.core.embedding.embedder import Embedder, Vectors
+from service.core.errors import Cancelled
+from service.core.observe import NO_OBSERVER, Observer
 
 
 @dataclass
 class _Job:
     texts: Sequence[str]
+    stop: StopCheck = never
     result: "Future[Vectors]" = field(default_factory=Future)
 
 
 class BatchingEmbedder(Embedder):
-    def __init__(self, inner: Embedder, *, max_batch: int = 64) -> None:
+    def __init__(self, inner: Embedder, *, max_batch: int = 64, observer: Observer = NO_OBSERVER) -> None:
         self.inner = inner
+        self._observer = observer
         self.dim = inner.dim
         self.model_id = inner.model_id
         self._max_batch = max_batch
@@ -38,9 +43,12 @@ class BatchingEmbedder(Embedder):
         self._worker.start()
 
     def embed(self, texts: Sequence[str]) -> Vectors:
+        return self.embed_until(texts, never)
+
+    def embed_until(self, texts: Sequence[str], stop: StopCheck) -> Vectors:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        job = _Job(texts)
+        job = _Job(texts, stop)
         self._queue.put(job)
         return job.result.result()
 
@@ -71,8 +79,20 @@ class BatchingEmbedder(Embedder):
                 return
 
     def _embed(self, jobs: list[_Job]) -> None:
+        # A caller that left while its job queued costs nothing; one that leaves
+        # while its batch runs stops it only if everyone in the batch has left.
+        waiting = []
+        for job in jobs:
+            if job.stop():
+                job.result.set_exception(Cancelled("stopped before embedding: the caller's deadline passed or it cancelled"))
+            else:
+                waiting.append(job)
+        if not waiting:
+            return
+        jobs = waiting
+        self._observer.embedded(sum(len(job.texts) for job in jobs), self._queue.qsize())
         try:
-            vectors = self.inner.embed([t for job in jobs for t in job.texts])
+            vectors = self.inner.embed_until([t for job in jobs for t in job.texts], lambda: all(job.stop() for job in jobs))
         except BaseException as exc:  # noqa: BLE001 - handed to every waiting caller
             for job in jobs:
                 job.result.set_exception(exc)

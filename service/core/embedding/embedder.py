@@ -12,6 +12,7 @@ from typing import Sequence
 import numpy as np
 from numpy.typing import NDArray
 
+from service.core.cancellation import StopCheck, stop_if_asked
 from service.core.config import BUNDLED_MODEL, ModelConfig
 from service.core.errors import ModelError
 
@@ -41,6 +42,15 @@ class Embedder(ABC):
     @abstractmethod
     def embed(self, texts: Sequence[str]) -> Vectors:
         """Return an (n, dim) float32 array of unit vectors."""
+
+    def embed_until(self, texts: Sequence[str], stop: StopCheck) -> Vectors:
+        """:meth:`embed`, stopping at a batch boundary (Cancelled) once ``stop()`` is true.
+
+        This default checks once, before embedding; the model-backed and batching
+        embedders check between batches.
+        """
+        stop_if_asked(stop, "embedding")
+        return self.embed(texts)
 
     def close(self) -> None:
         """Release worker threads or devices (nothing by default)."""
@@ -77,15 +87,28 @@ class SentenceTransformerEmbedder(Embedder):
     def embed(self, texts: Sequence[str]) -> Vectors:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        inputs = [self._prefix + t for t in texts]
         with self._lock:
-            out = self._model.encode(
-                inputs,
-                batch_size=self._batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=False,
-            )
+            return self._encode(texts)
+
+    def embed_until(self, texts: Sequence[str], stop: StopCheck) -> Vectors:
+        # Longest first, as sentence-transformers orders a batch, so each piece pads little.
+        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for start in range(0, len(order), self._batch_size):
+            piece = order[start : start + self._batch_size]
+            stop_if_asked(stop, "the next embedding batch")
+            with self._lock:
+                out[piece] = self._encode([texts[i] for i in piece])
+        return out
+
+    def _encode(self, texts: Sequence[str]) -> Vectors:
+        out = self._model.encode(
+            [self._prefix + t for t in texts],
+            batch_size=self._batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
         return np.ascontiguousarray(out, dtype=np.float32)
 
 

@@ -88,10 +88,17 @@ def new_version(generation: int) -> str:
 
 
 def write_artifact(
-    root: Path, manifest: Manifest, index: VectorIndex, vids: NDArray[np.int64], ids: list[str], *, keep: int | None = None
+    root: Path,
+    manifest: Manifest,
+    index: VectorIndex | NDArray[np.uint8],
+    vids: NDArray[np.int64],
+    ids: list[str],
+    *,
+    keep: int | None = None,
 ) -> Path:
     """Write the artifact to a temporary directory, then rename it into place and point LATEST at it.
 
+    ``index``: the index, or its bytes (``VectorIndex.serialized``) taken earlier.
     ``keep``: remove all but the newest ``keep`` versions afterwards (snapshots).
     """
     import pyarrow as pa
@@ -102,7 +109,10 @@ def write_artifact(
     tmp = root / f".tmp-{manifest.version}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
-    index.serialize(tmp / INDEX_FILE)
+    if isinstance(index, np.ndarray):
+        index.tofile(str(tmp / INDEX_FILE))
+    else:
+        index.serialize(tmp / INDEX_FILE)
     pq.write_table(pa.table({"vid": pa.array(vids, pa.int64()), "id": pa.array(ids, pa.string())}), tmp / IDMAP_FILE)
     sealed = Manifest(**{**asdict(manifest), "checksums": {name: _sha256(tmp / name) for name in (INDEX_FILE, IDMAP_FILE)}})
     (tmp / MANIFEST).write_text(json.dumps(asdict(sealed), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -149,7 +159,10 @@ def resolve(path: Path) -> Path:
     """An artifact directory, or an artifacts root whose LATEST names one."""
     path = Path(path)
     if not (path / MANIFEST).exists() and (path / LATEST).exists():
-        return path / (path / LATEST).read_text(encoding="utf-8").strip()
+        try:
+            return path / (path / LATEST).read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise IndexCorrupt(f"cannot read {path / LATEST}: {exc}") from exc
     return path
 
 

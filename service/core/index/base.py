@@ -62,6 +62,10 @@ class VectorIndex(ABC):
     def serialize(self, path: Path) -> None: ...
 
     @abstractmethod
+    def serialized(self) -> NDArray[np.uint8]:
+        """The bytes ``serialize`` would write, in memory: a copy taken quickly under a lock, written out after."""
+
+    @abstractmethod
     def empty_like(self) -> "VectorIndex":
         """An empty index of the same kind (trained, for IVF types), for a rebuild."""
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import NDArray
 
 from service.core.errors import IndexCorrupt
 from service.core.index.base import Ids, Scores, Vectors, VectorIndex, as_ids, as_vectors, padding
@@ -52,10 +54,14 @@ class BruteForceIndex(VectorIndex):
         return BruteForceIndex(self.dim)
 
     def serialize(self, path: Path) -> None:
+        self.serialized().tofile(str(path))
+
+    def serialized(self) -> NDArray[np.uint8]:
         keys = np.fromiter(self._rows.keys(), dtype=np.int64)
         matrix = np.stack(list(self._rows.values())) if self._rows else np.zeros((0, self.dim), np.float32)
-        with Path(path).open("wb") as fh:
-            np.savez(fh, ids=keys, vectors=matrix, dim=np.int64(self.dim))
+        buffer = io.BytesIO()
+        np.savez(buffer, ids=keys, vectors=matrix, dim=np.int64(self.dim))
+        return np.frombuffer(buffer.getvalue(), dtype=np.uint8)
 
     @classmethod
     def deserialize(cls, path: Path) -> "BruteForceIndex":

@@ -9,13 +9,17 @@ searches, adds, removes and lists ids the same way whichever type it holds.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from service.core.errors import IndexCorrupt
 from service.core.index.base import Ids, Scores, Vectors, VectorIndex, as_ids, as_vectors, padding
+
+log = logging.getLogger(__name__)
 
 
 class FaissIndex(VectorIndex):
@@ -84,6 +88,12 @@ class FaissIndex(VectorIndex):
 
         faiss.write_index(self._index, str(path))
 
+    def serialized(self) -> NDArray[np.uint8]:
+        import faiss
+
+        data: NDArray[np.uint8] = faiss.serialize_index(self._index)
+        return data
+
     @classmethod
     def deserialize(cls, path: Path) -> "FaissIndex":
         import faiss
@@ -91,5 +101,7 @@ class FaissIndex(VectorIndex):
         try:
             raw = faiss.read_index(str(path))
         except Exception as exc:  # faiss raises RuntimeError with C++ text
-            raise IndexCorrupt(f"cannot read FAISS index {path}: {exc}") from exc
+            # The C++ text names FAISS's own source files; it goes to the log, not to a caller.
+            log.warning("cannot read FAISS index %s: %s", path, exc)
+            raise IndexCorrupt(f"{path.name} is not a FAISS index this service can read (damaged, or another format)") from exc
         return cls(raw.d, faiss_index=raw)

@@ -177,6 +177,8 @@ class LiveIndex:
         self._snapshotting = threading.Lock()
         self._compactor: threading.Thread | None = None
         self.compactions = 0
+        #: When the last snapshot was written (None: not by this process yet).
+        self.last_snapshot_at: float | None = None
         self._ensure_rows(index.ids())
 
     @property
@@ -316,21 +318,33 @@ class LiveIndex:
     # -- snapshots ----------------------------------------------------------------
 
     def snapshot(self) -> Path | None:
-        """Write the index as an artifact with the store generation it reflects."""
+        """Write the index as an artifact with the store generation it reflects.
+
+        Writers wait only while the index is copied to memory (a memcpy), not
+        while the copy is written and fsynced; searches never wait.
+        """
         if self._snapshot_dir is None:
             return None
-        with self._snapshotting, self._write_lock, self._lock.read():
-            generation = self._store.generation()
-            vids = self._index.ids()
+        with self._snapshotting:
+            with self._write_lock, self._lock.read():
+                generation = self._store.generation()
+                vids = self._index.ids()
+                data = self._index.serialized()
+                count, kind = len(self._index), self._kind
+                with self._counts_lock:
+                    covered = self._changes_since_snapshot
+            # Outside the lock: a vid names the same id for ever (tombstones keep theirs).
             id_of = self._store.vectors.vid_table()
             manifest = Manifest(
-                version=new_version(generation), model_id=self._model_id, dim=self.dim, index_type=self._kind.type,
-                params=dict(self._kind.params), count=len(self._index), created_at=time.time(), generation=generation,
-                recall_at_10=self._kind.recall_at_10, build={"by": "service snapshot"},
+                version=new_version(generation), model_id=self._model_id, dim=self.dim, index_type=kind.type,
+                params=dict(kind.params), count=count, created_at=time.time(), generation=generation,
+                recall_at_10=kind.recall_at_10, build={"by": "service snapshot"},
             )
-            path = write_artifact(self._snapshot_dir, manifest, self._index, vids, [id_of[int(v)] for v in vids], keep=SNAPSHOTS_KEPT)
+            path = write_artifact(self._snapshot_dir, manifest, data, vids, [id_of[int(v)] for v in vids], keep=SNAPSHOTS_KEPT)
             with self._counts_lock:
-                self._changes_since_snapshot = 0
+                # Writes made while the copy was being written count towards the next snapshot.
+                self._changes_since_snapshot -= covered
+                self.last_snapshot_at = time.time()
         return path
 
     def close(self) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+from numpy.typing import NDArray
 
 from service.core.index.base import NO_ID, Ids, Scores, Vectors, VectorIndex, as_vectors, padding
 
@@ -44,6 +45,9 @@ class ExactRerank(VectorIndex):
 
     def serialize(self, path: Path) -> None:
         self.base.serialize(path)
+
+    def serialized(self) -> NDArray[np.uint8]:
+        return self.base.serialized()
 
     def search(self, queries: Vectors, k: int) -> tuple[Scores, Ids]:
         queries = as_vectors(queries)

@@ -60,7 +60,8 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from typing import Callable, Final
+from collections.abc import Callable
+from typing import Final, Literal
 
 __all__ = ["canonical_form", "canonical_of_cleaned", "clean_for_embedding", "fingerprint", "fingerprint_of_canonical"]
 
@@ -105,30 +106,41 @@ _INVISIBLE_TABLE: Final[dict[int, None]] = {ord(c): None for c in _INVISIBLES}
 # canonical_form output is casefolded and punctuation-free, so it can never
 # match one of these again, which keeps canonical_form idempotent.
 
+# Both patterns are applied to single lines (str.splitlines output), so they
+# never see a line break.  Every run of blanks that a neighbouring \s* could
+# also take is possessive (*+): otherwise a line of many spaces that is *not*
+# a label is retried with every split of the run between the two quantifiers,
+# which is quadratic (32 KB of spaces after "Forwarded" took seconds).  The
+# possessive forms accept exactly the same lines: each of those runs is
+# followed by a character the run cannot contain, so giving blanks back could
+# never have produced a different match.
+
 # A whole line that is nothing but a wrapper label.
 _WRAPPER_LINE: Final[re.Pattern[str]] = re.compile(
-    r"""^\s*(?:
-          \[?\s*Forwarded\ from\b[^\n]*          # Telegram copy: "Forwarded from <channel>"
-        | -*\s*Forwarded\ message\s*-*\s*:?     # e-mail / Gmail separator
-        | Forwarded(?:\ many\ times)?\s*:?      # WhatsApp label
-        | (?:کئی\ بار\ )?فارورڈ\ (?:کیا\ گیا|کردہ|شدہ)\s*:?   # Urdu WhatsApp/Telegram
-        | آگے\ بھیجا\ گیا\s*:?                   # Urdu "sent onward"
-        | (?:څو\ ځله\ )?فارورډ\ (?:شوی|شوې|شوي)\s*:?         # Pashto
-    )\s*$""",
+    r"""^\s*+(?:
+          \[?\s*+Forwarded\ from\b[^\n]*         # Telegram copy: "Forwarded from <channel>"
+        | -*+\s*+Forwarded\ message\s*+-*+\s*+:?  # e-mail / Gmail separator
+        | Forwarded(?:\ many\ times)?\s*+:?     # WhatsApp label
+        | (?:کئی\ بار\ )?فارورڈ\ (?:کیا\ گیا|کردہ|شدہ)\s*+:?   # Urdu WhatsApp/Telegram
+        | آگے\ بھیجا\ گیا\s*+:?                  # Urdu "sent onward"
+        | (?:څو\ ځله\ )?فارورډ\ (?:شوی|شوې|شوي)\s*+:?        # Pashto
+    )\s*+$""",
     re.VERBOSE | re.MULTILINE,
 )
 
-# A label at the start of a line, followed by the real message.
+# A label at the start of a line, followed by the real message.  No "^": it
+# is applied with .match(line, pos) at the end of the previous label, so that
+# peeling "Fwd: Fwd: ..." does not copy the rest of the line once per label.
 _WRAPPER_PREFIX: Final[re.Pattern[str]] = re.compile(
-    r"""^[ \t]*(?:
-          RT\ @\w+\s*:?                         # retweet
+    r"""[ \t]*+(?:
+          RT\ @\w++\s*+:?                       # retweet
         | (?:Fwd?|FW|FWD):                      # e-mail subject prefix
-        | \[?\s*Forwarded\ from\ [^:\n\]]{1,80}[:\]]   # "Forwarded from X: text"
+        | \[?\s*+Forwarded\ from\ [^:\n\]]{1,80}[:\]]  # "Forwarded from X: text"
         | Forwarded(?:\ message)?:             # "Forwarded: text"
-        | فارورڈ\s*:                             # Urdu "Forwarded:"
-        | فارورډ\s*:                             # Pashto "Forwarded:"
-    )[ \t]*""",
-    re.VERBOSE | re.MULTILINE,
+        | فارورڈ\s*+:                            # Urdu "Forwarded:"
+        | فارورډ\s*+:                            # Pashto "Forwarded:"
+    )[ \t]*+""",
+    re.VERBOSE,
 )
 
 # ---------------------------------------------------------------------------
@@ -137,21 +149,69 @@ _WRAPPER_PREFIX: Final[re.Pattern[str]] = re.compile(
 # no meaning the embedding model could use, so they are removed whole.
 
 # A URL ends at whitespace; sentence punctuation right after it is not part
-# of it and stays in the text.
-_URL_END: Final[str] = r"""\S*?(?=[.,;:!?)\]}'"»”’،۔؟]*(?:\s|$))"""
-_URL: Final[re.Pattern[str]] = re.compile(
-    r"""(?:
-          \b(?:https?|ftp)://""" + _URL_END + r"""             # explicit scheme
-        | \bwww\.""" + _URL_END + r"""                       # www. without scheme
-        | \b[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?           # bare host with a path:
-          (?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*      #   t.me/x, bit.ly/x,
-          \.[A-Za-z]{2,}/""" + _URL_END + r"""                 #   youtu.be/x
-        | \b[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*                  # bare host, no path: only
-          \.(?:com|org|net|info|pk|af|gov|edu)\b               #   TLDs unlikely to be a
-    )""",                                                       #   missing space ("it.Me")
+# of it and stays in the text.  Spelled as "runs of punctuation, each followed
+# by something that is not punctuation": that stops after the last
+# non-punctuation character of the \S run, exactly where the lazy
+# \S*?(?=[punct]*(?:\s|$)) it replaces stopped, but without rescanning the
+# punctuation at every step ("http://x" + 32 KB of dots took 7 s).
+_URL_PUNCT: Final[str] = r""".,;:!?)\]}'"»”’،۔؟"""
+_URL_END: Final[str] = "(?:[" + _URL_PUNCT + "]*+[^\\s" + _URL_PUNCT + "])*+"
+
+# The URL rule is one leftmost-first alternation, in this order:
+#   1. explicit scheme (http://, https://, ftp://) or www., up to _URL_END;
+#   2. bare host with a path (t.me/x, bit.ly/x, youtu.be/x), up to _URL_END;
+#   3. bare host without a path, only for TLDs unlikely to be a missing space
+#      after a full stop ("it.Me").
+# Forms 2 and 3 are kept as separate patterns because a single re.sub over
+# the alternation is quadratic: it retries them at every word boundary of a
+# dotted run ("a.a.a.a...", "a-a-a-a.") and each try scans to the run's end.
+# _remove_urls reproduces the alternation's matches exactly while trying each
+# form only where its outcome is not already known (see there).
+_URL_PREFIXED: Final[re.Pattern[str]] = re.compile(
+    r"""\b(?:https?|ftp)://""" + _URL_END + r"""   # explicit scheme
+      | \bwww\.""" + _URL_END + r"""               # www. without scheme
+    """,
     re.VERBOSE | re.IGNORECASE,
 )
-_EMAIL: Final[re.Pattern[str]] = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_URL_HOST_PATH: Final[re.Pattern[str]] = re.compile(
+    r"""\b[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?      # labels that start and
+        (?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)* #   end alphanumeric,
+        \.[A-Za-z]{2,}/""" + _URL_END + r"""            #   a letter TLD, a "/"
+    """,
+    re.VERBOSE | re.IGNORECASE,
+)
+_URL_BARE_HOST: Final[re.Pattern[str]] = re.compile(
+    r"""\b[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*
+        \.(?:com|org|net|info|pk|af|gov|edu)\b
+    """,
+    re.VERBOSE | re.IGNORECASE,
+)
+# Helpers for _remove_urls.  All use the same classes and flags as the URL
+# patterns: under IGNORECASE [A-Za-z] also matches K (Kelvin), ı, ſ and İ.
+# A maximal run of host characters followed by a dot: forms 2 and 3 both need
+# their first label to be such a run (or its tail).  The lookbehind makes the
+# search try only run starts, so finding runs is linear.
+_DOTTED_RUN: Final[re.Pattern[str]] = re.compile(r"(?<![A-Za-z0-9-])[A-Za-z0-9-]++(?=\.)", re.IGNORECASE)
+_DOTTED_RUN_TAIL: Final[re.Pattern[str]] = re.compile(r"[A-Za-z0-9-]++(?=\.)", re.IGNORECASE)
+# Where form 3 (any host character) and form 2 (alphanumeric only) may start.
+_HOST_START: Final[re.Pattern[str]] = re.compile(r"\b[A-Za-z0-9-]", re.IGNORECASE)
+_LABEL_START: Final[re.Pattern[str]] = re.compile(r"\b[A-Za-z0-9]", re.IGNORECASE)
+# The dot-separated host that form 3 walks through from a start.
+_HOST_CHAIN: Final[re.Pattern[str]] = re.compile(r"[A-Za-z0-9-]*+(?:\.[A-Za-z0-9-]++)*+", re.IGNORECASE)
+# The labels form 2 walks through from a start: each further label begins
+# alphanumeric and the one before it ended alphanumeric.
+_LABEL_WALK: Final[re.Pattern[str]] = re.compile(
+    r"[A-Za-z0-9-]*+(?:(?<=[A-Za-z0-9])\.[A-Za-z0-9][A-Za-z0-9-]*+)*+", re.IGNORECASE
+)
+
+# Only an address that starts where a run of local-part characters starts can
+# match: any later start in the same run reaches the same "@", so when the
+# first start fails they all fail, and retrying them made a 32 KB run without
+# an "@" cost O(n^2).  The outer repetition covers the one case where the old
+# per-address pattern did start inside such a run: right after the previous
+# address ("a@b.c+d@e.f" is two addresses).  The possessive quantifiers only
+# save backtracking: no class contains the character that must follow it.
+_EMAIL: Final[re.Pattern[str]] = re.compile(r"(?<![\w.+-])(?:[\w.+-]++@[\w-]++(?:\.[\w-]++)++)++")
 # Arabic harakat are category Mn, which \w does not match, so allow them
 # explicitly or a vocalised Urdu hashtag would be cut in half.
 _TAG_BODY: Final[str] = r"(?:\w|[\u0610-\u061a\u064b-\u065f\u0670\u06d6-\u06ed])+"
@@ -190,6 +250,79 @@ def _is_emoji(ch: str) -> bool:
     return 0x1F000 <= cp <= 0x1FAFF
 
 
+def _match_end(pattern: re.Pattern[str], text: str, at: int) -> int:
+    m = pattern.match(text, at)
+    return at if m is None else m.end()
+
+
+def _next_dotted_run(text: str, pos: int) -> re.Match[str] | None:
+    # pos may be inside a run (a bare host can end before a hyphen: "a.com-b."),
+    # and then the rest of that run counts too.
+    return _DOTTED_RUN_TAIL.match(text, pos) or _DOTTED_RUN.search(text, pos)
+
+
+def _remove_urls(text: str) -> str:
+    """Replace each URL by a space: the matches, leftmost first, of the
+    alternation described at _URL_PREFIXED, in time linear in the text.
+
+    Forms 2 and 3 can only start at a word boundary inside a dotted run (their
+    first label must be followed by a dot).  Within one run every start of a
+    form reaches the same dot and so has the same outcome, and along a dotted
+    host a later start sees a suffix of what an earlier one saw.  So each form
+    is tried at the first start of a run only, and after a failure the rest of
+    the host it walked through is recorded as known to fail.  Form 1 is
+    located by its own search; it wins at its position and loses to any form
+    2/3 match that starts earlier.
+    """
+    out: list[str] = []
+    pos = 0  # end of the previous URL; the alternation would resume here
+    path_fails_before = 0  # form 2 is known to fail at every start before this
+    bare_fails_before = 0  # form 3 likewise
+    prefixed = _URL_PREFIXED.search(text)
+    run = _next_dotted_run(text, 0)
+    while True:
+        if prefixed is not None and prefixed.start() < pos:
+            prefixed = _URL_PREFIXED.search(text, pos)
+        limit = len(text) if prefixed is None else prefixed.start()
+        if run is not None and run.start() < pos:
+            run = _next_dotted_run(text, pos)
+        hit: re.Match[str] | None = None
+        while hit is None and run is not None and run.start() < limit:
+            run_start, run_end = run.span()
+            start = _HOST_START.search(text, run_start, run_end)
+            if start is not None and start.group() == "-":
+                # Only form 3 can start at a hyphen (after a word character).
+                at = start.start()
+                if limit <= at:
+                    break
+                if bare_fails_before <= at:
+                    hit = _URL_BARE_HOST.match(text, at)
+                    if hit is None:
+                        bare_fails_before = _match_end(_HOST_CHAIN, text, at)
+                start = _LABEL_START.search(text, at, run_end) if hit is None else None
+            if start is not None and start.start() < limit:
+                at = start.start()
+                if path_fails_before <= at:
+                    hit = _URL_HOST_PATH.match(text, at)
+                    if hit is None:
+                        path_fails_before = _match_end(_LABEL_WALK, text, at)
+                if hit is None and bare_fails_before <= at:
+                    hit = _URL_BARE_HOST.match(text, at)
+                    if hit is None:
+                        bare_fails_before = _match_end(_HOST_CHAIN, text, at)
+            if hit is None:
+                # Runs that end before both marks hold no start left to try.
+                run = _DOTTED_RUN.search(text, max(run_end, min(path_fails_before, bare_fails_before)))
+        if hit is None:
+            hit = prefixed
+        if hit is None:
+            out.append(text[pos:])
+            return "".join(out)
+        out.append(text[pos : hit.start()])
+        out.append(" ")
+        pos = hit.end()
+
+
 def _scrub(text: str) -> str:
     """Remove invisibles, links, mentions, hashtags and emoji.
 
@@ -203,8 +336,9 @@ def _scrub(text: str) -> str:
     text = _KEYCAP.sub(" ", text)
     # Spaces, not deletion: a link glued to a word must not glue its neighbours.
     # E-mail before URL, or the URL rule would eat the domain and leave "name@".
-    text = _EMAIL.sub(" ", text)
-    text = _URL.sub(" ", text)
+    # One space per address, as the per-address pattern gave.
+    text = _EMAIL.sub(lambda m: " " * m.group().count("@"), text)
+    text = _remove_urls(text)
     text = _MENTION.sub(" ", text)
     text = _HASHTAG.sub(" ", text)
     return "".join(" " if _is_emoji(ch) else ch for ch in text)
@@ -214,19 +348,63 @@ def _strip_wrappers(text: str) -> str:
     lines = text.splitlines()
     kept: list[str] = []
     for line in lines:
-        # Wrappers nest ("Fwd: RT @a: ..."), so peel until nothing changes.
-        while True:
-            stripped = _WRAPPER_PREFIX.sub("", line, count=1)
-            if stripped == line:
-                break
-            line = stripped
-        kept.append(line)
+        # Wrappers nest ("Fwd: RT @a: ..."), so peel until nothing matches.
+        # Every label is non-empty, so pos always advances.
+        pos = 0
+        while (label := _WRAPPER_PREFIX.match(line, pos)) is not None:
+            pos = label.end()
+        kept.append(line[pos:])
     content = [line for line in kept if line.strip() and not _WRAPPER_LINE.match(line)]
     # A lone label is the message itself, not a wrapper around one; keeping it
     # also stops a one-line output from being emptied on a second pass.
     if not content:
         return "\n".join(kept)
     return "\n".join(content)
+
+
+# CPython's unicodedata puts every run of combining marks into canonical order
+# with an insertion sort, so normalising is quadratic in the length of a run
+# whose marks alternate between classes ("ب" + "\u0654\u064e" * 8000, 32 KB,
+# took 0.14 s per call and 4x per doubling).  _normalize sorts such runs
+# first, stably by combining class, which is exactly what canonical ordering
+# does to them, so the library finds nothing left to move and the result is
+# the same string.  Shorter runs cost the library little and are left alone.
+# No combining mark matches [\w\s] (checked for every code point of Python
+# 3.11's Unicode 14), so every long run of marks lies inside a match here; if
+# a later Unicode broke that, only the speed-up would be lost, not the result.
+_LONG_MARK_RUN: Final[re.Pattern[str]] = re.compile(r"[^\w\s]{32,}")
+_DECOMPOSED: Final[dict[str, Literal["NFD", "NFKD"]]] = {"NFC": "NFD", "NFD": "NFD", "NFKC": "NFKD", "NFKD": "NFKD"}
+
+
+def _sort_marks(run: str, decomposed: Literal["NFD", "NFKD"]) -> str:
+    # Decomposing one character at a time is linear and gives what the
+    # library's own decomposition step would (Tibetan U+0F73 becomes its two
+    # marks, which then sort like any other).  A stable sort of part of a run
+    # of marks leaves the canonical order of the whole run unchanged, so runs
+    # cut off at the ends of this match still come out right.
+    out: list[str] = []
+    marks: list[str] = []
+    for ch in "".join(unicodedata.normalize(decomposed, c) for c in run):
+        if unicodedata.combining(ch):
+            marks.append(ch)
+            continue
+        if marks:
+            out.extend(sorted(marks, key=unicodedata.combining))
+            marks.clear()
+        out.append(ch)
+    out.extend(sorted(marks, key=unicodedata.combining))
+    return "".join(out)
+
+
+def _normalize(form: Literal["NFC", "NFD", "NFKC", "NFKD"], text: str) -> str:
+    """``unicodedata.normalize(form, text)`` in time linear in the text."""
+    decomposed = _DECOMPOSED[form]
+    if _LONG_MARK_RUN.search(text) is not None:
+        text = _LONG_MARK_RUN.sub(
+            lambda m: m.group() if unicodedata.is_normalized(decomposed, m.group()) else _sort_marks(m.group(), decomposed),
+            text,
+        )
+    return unicodedata.normalize(form, text)
 
 
 # Passes are repeated until the text stops changing.  One pass nearly always
@@ -237,7 +415,7 @@ _MAX_PASSES: Final[int] = 8
 
 
 def _clean_once(text: str) -> str:
-    text = unicodedata.normalize("NFC", text)
+    text = _normalize("NFC", text)
     # Invisibles first so an RLM before "Forwarded from" cannot hide the label.
     text = text.translate(_INVISIBLE_TABLE)
     text = _strip_wrappers(text)
@@ -360,7 +538,7 @@ def _canonical_once(text: str) -> str:
 
 
 def _canonical_of_cleaned_once(text: str) -> str:
-    text = unicodedata.normalize("NFKC", text)
+    text = _normalize("NFKC", text)
     # NFKC can reveal full-width @/#/URLs and turn compatibility characters
     # into emoji-range code points, so scrub again.
     text = _scrub(text)
@@ -368,14 +546,14 @@ def _canonical_of_cleaned_once(text: str) -> str:
     # NFKD after casefold: casefold can emit sequences that are not yet in
     # compatibility-decomposed form, and full decomposition exposes every
     # diacritic (including hamza/madda inside أ ؤ ئ آ) to the stripping below.
-    text = unicodedata.normalize("NFKD", text)
+    text = _normalize("NFKD", text)
     for pattern, letter in _RECOMPOSE_RE:
         text = pattern.sub(letter, text)
     text = "".join(_canon_char(ch) for ch in text)
     text = _WHITESPACE.sub(" ", text).strip()
     # Compose at the end so scripts whose marks we keep (Devanagari, Hangul,
     # ...) come out in their usual precomposed form.
-    return unicodedata.normalize("NFC", text)
+    return _normalize("NFC", text)
 
 
 def canonical_form(text: str) -> str:

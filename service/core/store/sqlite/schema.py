@@ -14,6 +14,7 @@ from typing import Callable
 
 from service.core.domain import DEFAULT_BANK
 from service.core.errors import ConfigError
+from service.core.validation import MAX_TIME, MIN_TIME
 
 _V1 = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -113,8 +114,19 @@ def _v1(cur: sqlite3.Cursor) -> None:
     )
 
 
+def _v2(cur: sqlite3.Cursor) -> None:
+    """Repair times outside what protobuf can carry (years 1-9999), written before requests were range-checked.
+
+    A disable "until" beyond year 9999 meant for ever: it becomes an indefinite disable.
+    """
+    low, high = MIN_TIME, MAX_TIME
+    cur.execute("UPDATE refs SET disabled_until = NULL WHERE disabled_until < ? OR disabled_until > ?", (low, high))
+    for column in ("created_at", "updated_at"):
+        cur.execute(f"UPDATE refs SET {column} = MIN(MAX({column}, ?), ?) WHERE {column} < ? OR {column} > ?", (low, high, low, high))
+
+
 #: (version, migration), in order. Append; never edit a released one.
-MIGRATIONS: tuple[tuple[int, Callable[[sqlite3.Cursor], None]], ...] = ((1, _v1),)
+MIGRATIONS: tuple[tuple[int, Callable[[sqlite3.Cursor], None]], ...] = ((1, _v1), (2, _v2))
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 

@@ -1,3 +1,4 @@
+from google.rpc import status_pb2 as _status_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -93,7 +94,9 @@ class PostResult(_message.Message):
     def __init__(self, post_id: _Optional[str] = ..., verdict: _Optional[_Union[Verdict, str]] = ..., matches: _Optional[_Iterable[_Union[Match, _Mapping]]] = ..., detected_lang: _Optional[str] = ..., suppressed_by: _Optional[str] = ...) -> None: ...
 
 class MatchResponse(_message.Message):
-    __slots__ = ("results",)
+    __slots__ = ("results", "error")
     RESULTS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
     results: _containers.RepeatedCompositeFieldContainer[PostResult]
-    def __init__(self, results: _Optional[_Iterable[_Union[PostResult, _Mapping]]] = ...) -> None: ...
+    error: _status_pb2.Status
+    def __init__(self, results: _Optional[_Iterable[_Union[PostResult, _Mapping]]] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ...) -> None: ...
