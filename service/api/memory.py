@@ -1,11 +1,16 @@
 """Handing freed heap back to the operating system, on a timer.
 
 glibc keeps memory that Python, torch and FAISS have freed in its arenas
-rather than returning it, so a long-running server's RSS creeps up although
-nothing leaks: in a 30-minute soak the heap after ``malloc_trim`` stayed flat
-while RSS without it grew about 115 MB/h (``bench/bench_soak.py``). One trim
-of the server's heap takes about 20 ms, so once a minute costs nothing worth
-measuring. Where there is no glibc (musl, macOS) this does nothing.
+rather than returning it, so RSS rises and falls with the work and keeps
+whatever peak the allocator happened to leave fragmented. Measured in one
+process over 5 minutes of matching, and of adds and removes, with the real
+model (no gRPC): RSS without a trim crept from about 1,430 to 1,480 MB while
+the heap after each trim stayed within 1,270-1,290 MB, and one trim handed
+back about 190 MB in about 20 ms. Once a minute that costs nothing worth
+measuring. It does not make the server's RSS flat under every load: see
+``bench/bench_soak.py`` and the README for what the soak measured
+(``bench/bench_heap.py`` is the in-process probe). Where there is no glibc
+(musl, macOS) this does nothing.
 """
 
 from __future__ import annotations
