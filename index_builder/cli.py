@@ -53,6 +53,10 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--index", type=Path, help="an index artifact (default: the store's own index)")
     s.add_argument("--batch-size", type=int, default=64)
     s.add_argument("--top-k", type=int, default=0)
+    s.add_argument(
+        "--exhaustive", action="store_true",
+        help="embed exact re-uploads too, listing every match (default: their exact copies, without the model)",
+    )
     s.add_argument("--bank", action="append", default=[], help="only these banks (repeatable)")
     s.add_argument("--engine", choices=("local", "ray"), default="local")
     s.add_argument("--ray-address", help="an existing Ray cluster (default: start a local one)")
@@ -80,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
                 ScreenOptions(
                     input=args.input, output=args.output, fmt=args.format, out_format=args.output_format,
                     columns=columns, rejects=args.rejects, batch_size=args.batch_size, top_k=args.top_k,
-                    banks=tuple(args.bank), index=args.index, work_dir=args.work_dir, restart=args.restart,
+                    banks=tuple(args.bank), exhaustive=args.exhaustive, index=args.index, work_dir=args.work_dir, restart=args.restart,
                     progress=not args.no_progress, engine=args.engine, ray_address=args.ray_address, workers=args.workers,
                 ),
             )

@@ -60,7 +60,7 @@ def screen(config: NigranConfig, options: ScreenOptions, embedder: Embedder | No
         raise InvalidInput("output_format", f"unknown output format {out_format!r}; use jsonl or parquet")
     identity = input_identity(
         options.input, command="screen", columns=options.columns.__dict__, batch_size=options.batch_size,
-        top_k=options.top_k, banks=list(options.banks), index=str(options.index), store=str(config.store_path.resolve()),
+        top_k=options.top_k, banks=list(options.banks), exhaustive=options.exhaustive, index=str(options.index), store=str(config.store_path.resolve()),
     )
     job = JobDir(options.work_dir or default_job_dir(config.data_dir / "jobs", "screen", identity), identity, restart=options.restart)
     summary = ScreenSummary(resumed_batches=len(job.done()))
@@ -76,7 +76,7 @@ def screen(config: NigranConfig, options: ScreenOptions, embedder: Embedder | No
             engine = open_engine(config, options.index, embedder)
             try:
                 for number, rows in pending:
-                    job.write_part(number, screen_batch(engine, rows, top_k=options.top_k, banks=options.banks))
+                    job.write_part(number, screen_batch(engine, rows, top_k=options.top_k, banks=options.banks, exhaustive=options.exhaustive))
                     bar.update(len(rows))
             finally:
                 engine.close(snapshot=False)  # read-only use: no index snapshot to write

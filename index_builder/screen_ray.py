@@ -42,14 +42,15 @@ def _decode(blob: str) -> list[Row]:
 class ScreenActor:
     """One Engine per actor, loaded once, reused for every batch it is given."""
 
-    def __init__(self, config: NigranConfig, index: str | None, top_k: int, banks: tuple[str, ...]) -> None:
+    def __init__(self, config: NigranConfig, index: str | None, top_k: int, banks: tuple[str, ...], exhaustive: bool) -> None:
         self._engine = open_engine(config, Path(index) if index else None)
         self._top_k = top_k
         self._banks = banks
+        self._exhaustive = exhaustive
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         parts = [
-            json.dumps(screen_batch(self._engine, _decode(str(blob)), top_k=self._top_k, banks=self._banks), ensure_ascii=False)
+            json.dumps(screen_batch(self._engine, _decode(str(blob)), top_k=self._top_k, banks=self._banks, exhaustive=self._exhaustive), ensure_ascii=False)
             for blob in batch["rows"]
         ]
         return {"batch": list(batch["batch"]), "part": parts}
@@ -84,6 +85,7 @@ def run_ray(config: NigranConfig, options: ScreenOptions, pending: Iterator[tupl
             "index": str(options.index) if options.index else None,
             "top_k": options.top_k,
             "banks": options.banks,
+            "exhaustive": options.exhaustive,
         },
         batch_size=1,
         compute=ray.data.ActorPoolStrategy(size=workers),

@@ -24,6 +24,8 @@ class ScreenOptions:
     batch_size: int = 64
     top_k: int = 0
     banks: tuple[str, ...] = ()
+    # As MatchRequest.exhaustive: embed exact re-uploads too, for every match.
+    exhaustive: bool = False
     index: Path | None = None  # an index artifact; None: the store's own index
     work_dir: Path | None = None
     restart: bool = False
@@ -33,7 +35,9 @@ class ScreenOptions:
     workers: int = 0  # Ray actors; 0: one per `threads` CPUs of the cluster
 
 
-def screen_batch(engine: Engine, rows: list[Row], *, top_k: int = 0, banks: tuple[str, ...] = ()) -> dict[str, Any]:
+def screen_batch(
+    engine: Engine, rows: list[Row], *, top_k: int = 0, banks: tuple[str, ...] = (), exhaustive: bool = False
+) -> dict[str, Any]:
     """Match one batch; rows the service would refuse become rejects, with the service's reason."""
     rejects = [r.to_json() for r in rows if isinstance(r, Reject)]
     posts: list[Post] = []
@@ -50,7 +54,7 @@ def screen_batch(engine: Engine, rows: list[Row], *, top_k: int = 0, banks: tupl
     results: list[dict[str, Any]] = []
     step = engine.config.limits.max_posts_per_request
     for start in range(0, len(posts), step):
-        results += [result_to_record(r) for r in engine.match(posts[start : start + step], top_k=top_k, banks=banks)]
+        results += [result_to_record(r) for r in engine.match(posts[start : start + step], top_k=top_k, banks=banks, exhaustive=exhaustive)]
     rejects.sort(key=lambda r: r["row"])
     return {"results": results, "rejects": rejects, "rows": len(rows)}
 

@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
             if args.stdin:
                 posts += [Post(id=str(len(posts) + i), text=line.rstrip("\n")) for i, line in enumerate(sys.stdin) if line.strip()]
             stub_m = matcher_pb2_grpc.MatcherStub(channel)
-            request_m = convert.match_request_to_pb(posts, banks=tuple(args.bank), top_k=args.top_k)
+            request_m = convert.match_request_to_pb(posts, banks=tuple(args.bank), top_k=args.top_k, exhaustive=args.exhaustive)
             _print(stub_m.Match(request_m, metadata=md, timeout=args.timeout))
         elif args.command == "get":
             stub = curation_pb2_grpc.CurationStub(channel)
@@ -138,6 +138,10 @@ def build_parser() -> argparse.ArgumentParser:
     match.add_argument("--stdin", action="store_true", help="also read one post per line from stdin")
     match.add_argument("--bank", action="append", default=[], help="restrict to banks (repeatable)")
     match.add_argument("--top-k", type=int, default=0)
+    match.add_argument(
+        "--exhaustive", action="store_true",
+        help="embed exact re-uploads too, listing every match (default: their exact copies, without the model)",
+    )
     get = sub.add_parser("get", help="show a reference item")
     get.add_argument("id")
     remove = sub.add_parser("remove", help="remove reference items (keeps a tombstone)")

@@ -117,8 +117,12 @@ def posts_from_pb(request: matcher_pb2.MatchRequest) -> list[Post]:
     return [Post(id=p.id, text=p.text) for p in request.posts]
 
 
-def match_request_to_pb(posts: Sequence[Post], *, banks: Sequence[str] = (), top_k: int = 0) -> matcher_pb2.MatchRequest:
-    return matcher_pb2.MatchRequest(posts=[matcher_pb2.Post(id=p.id, text=p.text) for p in posts], banks=list(banks), top_k=top_k)
+def match_request_to_pb(
+    posts: Sequence[Post], *, banks: Sequence[str] = (), top_k: int = 0, exhaustive: bool = False
+) -> matcher_pb2.MatchRequest:
+    return matcher_pb2.MatchRequest(
+        posts=[matcher_pb2.Post(id=p.id, text=p.text) for p in posts], banks=list(banks), top_k=top_k, exhaustive=exhaustive
+    )
 
 
 def match_to_pb(match: Match) -> matcher_pb2.Match:

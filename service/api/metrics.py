@@ -31,13 +31,17 @@ class Metrics:
             "nigran_request_seconds", "RPC latency, by method", ["method"], buckets=_SECONDS, registry=r
         )
         self.stage_seconds = Histogram(
-            "nigran_match_stage_seconds", "Time per stage of one match call (prepare, embed, search, store, assemble, decide)",
+            "nigran_match_stage_seconds", "Time per stage of one match call (prepare, exact, embed, search, store, assemble, decide)",
             ["stage"], buckets=_SECONDS, registry=r,
         )
         self.posts = Counter("nigran_posts_total", "Posts matched, by verdict", ["verdict"], registry=r)
         self.matches = Counter("nigran_matches_total", "Matches returned, by verdict, bank and signal", ["verdict", "bank", "signal"], registry=r)
         self.embed_batch = Histogram("nigran_embed_batch_size", "Texts per encoder batch", buckets=_BATCH, registry=r)
         self.embed_queue = Gauge("nigran_embed_queue_depth", "Requests waiting for the encoder when a batch started", registry=r)
+        self.cache_lookups = Counter(
+            "nigran_embedding_cache_total", "Texts looked up in the embedding cache, by result (hit or miss)", ["result"], registry=r
+        )
+        self.fast_path = Counter("nigran_fast_path_posts_total", "Posts settled by their fingerprint without the model", registry=r)
         self.quarantined = Counter("nigran_quarantined_total", "Items the match-rate monitor held out", registry=r)
         self.auth_failures = Counter("nigran_auth_failures_total", "Refused authentications, by reason", ["reason"], registry=r)
         self.rejected = Counter(
@@ -75,6 +79,13 @@ class MetricsObserver(Observer):
     def embedded(self, batch: int, queued: int) -> None:
         self._m.embed_batch.observe(batch)
         self._m.embed_queue.set(queued)
+
+    def embedding_cache(self, hits: int, misses: int) -> None:
+        self._m.cache_lookups.labels("hit").inc(hits)
+        self._m.cache_lookups.labels("miss").inc(misses)
+
+    def fast_path(self, posts: int) -> None:
+        self._m.fast_path.inc(posts)
 
     def quarantined(self, ids: Sequence[str]) -> None:
         self._m.quarantined.inc(len(ids))

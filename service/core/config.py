@@ -38,6 +38,14 @@ class ModelConfig:
     max_seq_length: int = 256
     # torch intra-op threads; None leaves torch's default (one per core).
     threads: int | None = None
+    # Recently embedded texts kept in memory (embedding/cache.py); a vector of
+    # the bundled model costs about 1.9 KB with its key, so 64 MB holds about
+    # 35,000 texts. 0: no cache.
+    embedding_cache_mb: float = 64.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.embedding_cache_mb, (int, float)) or isinstance(self.embedding_cache_mb, bool) or self.embedding_cache_mb < 0:
+            raise ConfigError(f"model.embedding_cache_mb must be a number of megabytes >= 0, got {self.embedding_cache_mb!r}")
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from typing import Callable, Sequence
 from service.core.cancellation import StopCheck, never, stop_if_asked
 from service.core.config import NigranConfig
 from service.core.curation.service import Curation
-from service.core.domain import LoadedIndex, Post, PostCandidates, PostFeatures, PostResult
+from service.core.domain import LoadedIndex, Post, PostCandidates, PostFeatures, PostResult, ReferenceItem
 from service.core.embedding.embedder import Embedder
 from service.core.index.live import LiveIndex
 from service.core.matching.admission import Admission
@@ -90,10 +90,23 @@ class Engine:
     # -- matching ------------------------------------------------------------------
 
     def match(
-        self, posts: Sequence[Post], *, banks: Sequence[str] = (), top_k: int = 0, stop: StopCheck = never
+        self,
+        posts: Sequence[Post],
+        *,
+        banks: Sequence[str] = (),
+        top_k: int = 0,
+        exhaustive: bool = False,
+        stop: StopCheck = never,
     ) -> list[PostResult]:
-        """Verdicts, in the order of ``posts``; ``stop`` ends the work early (Cancelled) once the caller has gone."""
-        considered = self.candidates(posts, banks=banks, top_k=top_k, stop=stop)
+        """Verdicts, in the order of ``posts``; ``stop`` ends the work early (Cancelled) once the caller has gone.
+
+        A post whose fingerprint hits a reference it may match is a REUPLOAD
+        whatever else it resembles, so by default it is answered from the
+        store without the model: its matches are then its exact copies only.
+        ``exhaustive`` embeds and searches it too, for every match the bank
+        holds (translations and near-duplicates of other items), at model cost.
+        """
+        considered = self.candidates(posts, banks=banks, top_k=top_k, exhaustive=exhaustive, stop=stop)
         clock = _StageClock(self._parts.observer, len(posts))
         cascade, suppression = self._parts.cascade, self._parts.catalog.suppression()
         k = check_top_k(top_k, self.config.limits)
@@ -104,7 +117,13 @@ class Engine:
         return results
 
     def candidates(
-        self, posts: Sequence[Post], *, banks: Sequence[str] = (), top_k: int = 0, stop: StopCheck = never
+        self,
+        posts: Sequence[Post],
+        *,
+        banks: Sequence[str] = (),
+        top_k: int = 0,
+        exhaustive: bool = False,
+        stop: StopCheck = never,
     ) -> list[PostCandidates]:
         """Every post with the candidates the cascade will judge it against (what ``match`` decides on)."""
         parts = self._parts
@@ -113,13 +132,8 @@ class Engine:
         parts.catalog.check_known(banks)
         clock = _StageClock(parts.observer, len(posts))
         texts = [prepare_text(p.text) for p in posts]
-        live = [i for i, t in enumerate(texts) if t.matchable]
+        matchable = [i for i, t in enumerate(texts) if t.matchable]
         clock.lap("prepare")
-        vectors = parts.embedder.embed_until([texts[i].cleaned for i in live], stop)
-        clock.lap("embed")
-        stop_if_asked(stop, "searching the index")
-        hits = parts.index.search(vectors, depth) if live else []
-        clock.lap("search")
         # Before the item reads: a hold-out leaves this set only once the store says QUARANTINED.
         admit = Admission(
             now=time.time(),
@@ -128,12 +142,25 @@ class Engine:
             suppression_banks=parts.catalog.suppression(),
             held_out=parts.curation.holdouts.held_out(),
         )
-        exact = parts.store.references.find_by_fingerprints(texts[i].fingerprint for i in live)
+        exact = parts.store.references.find_by_fingerprints(texts[i].fingerprint for i in matchable)
+        settled = set() if exhaustive else {i for i in matchable if _settled(exact.get(texts[i].fingerprint, ()), admit)}
+        live = [i for i in matchable if i not in settled]
+        clock.lap("exact")
+        if settled:
+            parts.observer.fast_path(len(settled))
+        vectors = parts.embedder.embed_until([texts[i].cleaned for i in live], stop)
+        clock.lap("embed")
+        stop_if_asked(stop, "searching the index")
+        hits = parts.index.search(vectors, depth) if live else []
+        clock.lap("search")
         items = parts.store.references.get_by_vids(hit.vid for row in hits for hit in row)
         clock.lap("store")
         background = parts.calibration.background
         post_rows = background.neighbourhoods(vectors) if background is not None and live else None
         out = [PostCandidates(PostFeatures(p.id, t.canonical, t.fingerprint, t.lang), ()) for p, t in zip(posts, texts)]
+        for i in settled:
+            found = assemble(texts[i], (), exact[texts[i].fingerprint], {}, admit)
+            out[i] = PostCandidates(out[i].features, tuple(found))
         for row, i in enumerate(live):
             text = texts[i]
             found = assemble(
@@ -154,6 +181,21 @@ class Engine:
 
     def snapshot(self) -> None:
         self._parts.index.snapshot()
+
+
+def _settled(exact: Sequence[ReferenceItem], admit: Admission) -> bool:
+    """Whether the exact copies alone decide the post, so the model has nothing to add.
+
+    An admissible copy in a flagging bank makes it a REUPLOAD. A suppression
+    bank can still turn that into NO_MATCH by meaning, so while any
+    suppression bank applies, only a post that is itself an exact copy of a
+    suppression item (NO_MATCH whatever else it resembles) is settled.
+    """
+    admissible = [item for item in exact if admit(item)]
+    flagging = any(item.bank not in admit.suppression_banks for item in admissible)
+    if not admit.suppression_banks:
+        return flagging
+    return flagging and any(item.bank in admit.suppression_banks for item in admissible)
 
 
 class _StageClock:

@@ -12,7 +12,7 @@ from typing import Sequence
 from service.core.domain import PostResult
 
 #: The stages of matching a batch of posts, in order, as ``Observer.stage`` names them.
-STAGES = ("prepare", "embed", "search", "store", "assemble", "decide")
+STAGES = ("prepare", "exact", "embed", "search", "store", "assemble", "decide")
 
 
 class Observer:
@@ -24,6 +24,12 @@ class Observer:
 
     def embedded(self, batch: int, queued: int) -> None:
         """The encoder ran one batch of ``batch`` texts with ``queued`` requests still waiting."""
+
+    def embedding_cache(self, hits: int, misses: int) -> None:
+        """One embedding request: ``hits`` texts came from the cache, ``misses`` went to the model."""
+
+    def fast_path(self, posts: int) -> None:
+        """``posts`` posts of one match call were settled by their fingerprint, without the model."""
 
     def quarantined(self, ids: Sequence[str]) -> None:
         """The monitor held these items out of matching."""

@@ -34,12 +34,15 @@ def open_store(config: NigranConfig) -> ReferenceStore:
 
 
 def default_embedder(config: NigranConfig, observer: Observer = NO_OBSERVER) -> Embedder:
-    """The configured model behind cross-request micro-batching."""
+    """The configured model behind cross-request micro-batching, behind the cache of recent texts."""
     from service.core.embedding.batching import BatchingEmbedder
+    from service.core.embedding.cache import CachingEmbedder
     from service.core.embedding.embedder import SentenceTransformerEmbedder
 
     inner = SentenceTransformerEmbedder(config.model, config.model_cache_dir)
-    return BatchingEmbedder(inner, max_batch=2 * config.model.batch_size, observer=observer)
+    batching = BatchingEmbedder(inner, max_batch=2 * config.model.batch_size, observer=observer)
+    cache_bytes = int(config.model.embedding_cache_mb * 1024 * 1024)
+    return CachingEmbedder(batching, max_bytes=cache_bytes, observer=observer) if cache_bytes > 0 else batching
 
 
 @dataclass

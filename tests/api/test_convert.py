@@ -223,9 +223,9 @@ SUMMARY = FeedbackSummary(true_positives=2, false_positives=1)
 
 PAIRS: dict[str, Pair] = {
     "MatchRequest": Pair(
-        ([Post(id="1", text="ایک"), Post(id="2", text="two")], ("b1", "b2"), 3),
-        lambda v: convert.match_request_to_pb(v[0], banks=v[1], top_k=v[2]),
-        lambda pb: (convert.posts_from_pb(pb), tuple(pb.banks), pb.top_k),
+        ([Post(id="1", text="ایک"), Post(id="2", text="two")], ("b1", "b2"), 3, True),
+        lambda v: convert.match_request_to_pb(v[0], banks=v[1], top_k=v[2], exhaustive=v[3]),
+        lambda pb: (convert.posts_from_pb(pb), tuple(pb.banks), pb.top_k, pb.exhaustive),
     ),
     "Match": Pair(sample_match(), convert.match_to_pb, convert.match_from_pb),
     "PostResult": Pair(

@@ -250,6 +250,33 @@ def _is_emoji(ch: str) -> bool:
     return 0x1F000 <= cp <= 0x1FAFF
 
 
+class _CharTable(dict[int, str]):
+    """A ``str.translate`` table filled on first sight of each code point from a per-character rule.
+
+    The rules below are pure functions of one character, so their answers are
+    kept: ``translate`` then does in C what a generator over the text did in
+    Python, several times faster. Only the Basic Multilingual Plane is kept
+    (at most 65,536 entries), so no input can grow the table without bound.
+    """
+
+    def __init__(self, rule: Callable[[str], str]) -> None:
+        super().__init__()
+        self._rule = rule
+
+    def __missing__(self, cp: int) -> str:
+        out = self._rule(chr(cp))
+        if cp < 0x10000:
+            self[cp] = out
+        return out
+
+
+def _emoji_to_space(ch: str) -> str:
+    return " " if _is_emoji(ch) else ch
+
+
+_EMOJI_TABLE: Final = _CharTable(_emoji_to_space)
+
+
 def _match_end(pattern: re.Pattern[str], text: str, at: int) -> int:
     m = pattern.match(text, at)
     return at if m is None else m.end()
@@ -341,7 +368,7 @@ def _scrub(text: str) -> str:
     text = _remove_urls(text)
     text = _MENTION.sub(" ", text)
     text = _HASHTAG.sub(" ", text)
-    return "".join(" " if _is_emoji(ch) else ch for ch in text)
+    return text.translate(_EMOJI_TABLE)
 
 
 def _strip_wrappers(text: str) -> str:
@@ -533,6 +560,9 @@ def _canon_char(ch: str) -> str:
     return ch
 
 
+_CANON_TABLE: Final = _CharTable(_canon_char)
+
+
 def _canonical_once(text: str) -> str:
     return _canonical_of_cleaned_once(clean_for_embedding(text))
 
@@ -549,7 +579,7 @@ def _canonical_of_cleaned_once(text: str) -> str:
     text = _normalize("NFKD", text)
     for pattern, letter in _RECOMPOSE_RE:
         text = pattern.sub(letter, text)
-    text = "".join(_canon_char(ch) for ch in text)
+    text = text.translate(_CANON_TABLE)
     text = _WHITESPACE.sub(" ", text).strip()
     # Compose at the end so scripts whose marks we keep (Devanagari, Hangul,
     # ...) come out in their usual precomposed form.

@@ -41,14 +41,16 @@ class Post(_message.Message):
     def __init__(self, id: _Optional[str] = ..., text: _Optional[str] = ...) -> None: ...
 
 class MatchRequest(_message.Message):
-    __slots__ = ("posts", "banks", "top_k")
+    __slots__ = ("posts", "banks", "top_k", "exhaustive")
     POSTS_FIELD_NUMBER: _ClassVar[int]
     BANKS_FIELD_NUMBER: _ClassVar[int]
     TOP_K_FIELD_NUMBER: _ClassVar[int]
+    EXHAUSTIVE_FIELD_NUMBER: _ClassVar[int]
     posts: _containers.RepeatedCompositeFieldContainer[Post]
     banks: _containers.RepeatedScalarFieldContainer[str]
     top_k: int
-    def __init__(self, posts: _Optional[_Iterable[_Union[Post, _Mapping]]] = ..., banks: _Optional[_Iterable[str]] = ..., top_k: _Optional[int] = ...) -> None: ...
+    exhaustive: bool
+    def __init__(self, posts: _Optional[_Iterable[_Union[Post, _Mapping]]] = ..., banks: _Optional[_Iterable[str]] = ..., top_k: _Optional[int] = ..., exhaustive: _Optional[bool] = ...) -> None: ...
 
 class Match(_message.Message):
     __slots__ = ("reference_id", "score", "kind", "bank", "labels", "signal", "cosine", "reference_lang", "metadata")
