@@ -128,10 +128,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
     pr_curves(scored["report"], args.out / "pr_curves.png", thresholds)
     print(table)
     met = sum(m for _, m, _, _ in status)
-    print(f"targets met: {met}/{len(status)}; beats both baselines: {sum(b for _, _, b, _ in status)}/{len(status)}")
+    compared = [b for _, _, b, _ in status if b is not None]
+    print(f"targets met: {met}/{len(status)}; beats both baselines: {sum(compared)}/{len(compared)}")
     for name, m, b, why in status:
-        if not (m and b):
-            print(f"  MISSED {name}: {why}{'' if b else '; does not beat a baseline'}")
+        if not m or b is False:
+            print(f"  MISSED {name}: {why}{'; does not beat a baseline' if b is False else ''}")
     print(f"thresholds: {thresholds.source}; {embedder.count} embeddings in {embedder.seconds:.0f}s; total {elapsed:.0f}s")
     print(f"wrote {args.out}/eval.md, eval.json, pr_curves.png")
     if args.publish is not None:

@@ -23,6 +23,9 @@ from evaluation.rows import ROWS, Row
 from evaluation.scoring import Scored, ScoredSet, lexical_to
 from service.core import Cascade, PostResult, Thresholds, Verdict, translation_score
 
+#: Per row: name, target met, beats both baselines (None: no positives to compare), explanation.
+Status = tuple[str, bool, bool | None, str]
+
 METHOD_NAMES = {"nigran": "Nigran", "minhash": "MinHash", "raw_cosine": "raw cosine"}
 
 
@@ -87,26 +90,33 @@ def _nigran_threshold(row: Row, t: Thresholds) -> str:
         return "exact fingerprint"
     if row.verdict is Verdict.NEAR_DUPLICATE:
         return f"lexical ≥ {t.near_duplicate_lexical:.3f}"
+    if row.verdict is Verdict.PARAPHRASE:
+        return f"margin ≥ {t.translation_margin_for(row.post_lang, row.ref_lang):.3f}, cos ≥ {t.translation_cosine:.3f}"
     if t.translation_weights:
         return f"scorer ≥ {t.translation_score_for(row.post_lang, row.ref_lang):.3f}, cos ≥ {t.translation_cosine:.3f}"
     return f"margin ≥ {t.translation_margin_for(row.post_lang, row.ref_lang):.3f}, cos ≥ {t.translation_cosine:.3f}"
 
 
-def target_status(results: Sequence[RowResult]) -> list[tuple[str, bool, bool, str]]:
+def target_status(results: Sequence[RowResult]) -> list[Status]:
     """Per row: (row, target met, beats both baselines, explanation)."""
     by_row: dict[str, dict[str, RowResult]] = {}
     for r in results:
         by_row.setdefault(r.row, {})[r.method] = r
-    out = []
+    out: list[Status] = []
     for row in ROWS:
         n = by_row[row.name]["nigran"]
+        if not n.n_positives:
+            # Nothing to recall: only the false-positive side can be judged, and no baseline comparison made.
+            out.append((row.name, n.fp_per_post <= row.target_fpr, None,
+                        f"no positives in the corpora, FP/post {n.fp_per_post:.4f} (≤ {row.target_fpr})"))
+            continue
         met = n.recall >= row.target_recall and n.fp_per_post <= row.target_fpr
         beats = all(n.recall > by_row[row.name][b].recall or n.recall == 1.0 for b in BASELINES)
         out.append((row.name, met, beats, f"recall {n.recall:.3f} (target ≥ {row.target_recall}), FP/post {n.fp_per_post:.4f} (≤ {row.target_fpr})"))
     return out
 
 
-def markdown(results: Sequence[RowResult], status: list[tuple[str, bool, bool, str]]) -> str:
+def markdown(results: Sequence[RowResult], status: list[Status]) -> str:
     lines = [
         "| row | method | recall | precision | FP/post | threshold | positives | negatives |",
         "|---|---|---|---|---|---|---|---|",
@@ -114,18 +124,22 @@ def markdown(results: Sequence[RowResult], status: list[tuple[str, bool, bool, s
     for r in results:
         name = f"**{METHOD_NAMES[r.method]}**" if r.method == "nigran" else METHOD_NAMES[r.method]
         lines.append(
-            f"| {r.row} | {name} | {r.recall:.3f} | {r.precision:.3f} | {r.fp_per_post:.4f} | {r.threshold} | {r.n_positives} | {r.n_negatives} |"
+            f"| {r.row} | {name} | {_fixed(r.recall)} | {_fixed(r.precision)} | {r.fp_per_post:.4f} | {r.threshold} | {r.n_positives} | {r.n_negatives} |"
         )
     lines += ["", "| row | target | met | beats both baselines |", "|---|---|---|---|"]
     for name, met, beats, why in status:
-        lines.append(f"| {name} | {why} | {'yes' if met else 'NO'} | {'yes' if beats else 'NO'} |")
+        lines.append(f"| {name} | {why} | {'yes' if met else 'NO'} | {'n/a' if beats is None else 'yes' if beats else 'NO'} |")
     return "\n".join(lines) + "\n"
 
 
-def write_json(path: Path, results: Sequence[RowResult], status: list[tuple[str, bool, bool, str]], meta: dict[str, Any]) -> None:
+def _fixed(value: float) -> str:
+    return "n/a" if value != value else f"{value:.3f}"  # NaN: nothing to measure
+
+
+def write_json(path: Path, results: Sequence[RowResult], status: list[Status], meta: dict[str, Any]) -> None:
     data = {
         **meta,
-        "rows": [asdict(r) for r in results],
+        "rows": [{k: None if isinstance(v, float) and v != v else v for k, v in asdict(r).items()} for r in results],
         "targets": [{"row": n, "met": m, "beats_baselines": b, "detail": w} for n, m, b, w in status],
     }
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -30,6 +30,7 @@ _VERDICT_TO_PB = {
     Verdict.REUPLOAD: matcher_pb2.REUPLOAD,
     Verdict.NEAR_DUPLICATE: matcher_pb2.NEAR_DUPLICATE,
     Verdict.TRANSLATION: matcher_pb2.TRANSLATION,
+    Verdict.PARAPHRASE: matcher_pb2.PARAPHRASE,
 }
 _VERDICT_FROM_PB = {v: k for k, v in _VERDICT_TO_PB.items()}
 

@@ -24,14 +24,19 @@ class Verdict(enum.Enum):
     NO_MATCH = "no_match"
     REUPLOAD = "reupload"
     NEAR_DUPLICATE = "near_duplicate"
+    # The same content in another language.
     TRANSLATION = "translation"
+    # The same content reworded in the same language.
+    PARAPHRASE = "paraphrase"
 
 
 # A post's verdict is the strongest among its matches.
 VERDICT_STRENGTH = {
     Verdict.REUPLOAD: 3,
     Verdict.NEAR_DUPLICATE: 2,
+    # Both come from the semantic signal; between them the score decides.
     Verdict.TRANSLATION: 1,
+    Verdict.PARAPHRASE: 1,
     Verdict.NO_MATCH: 0,
 }
 

@@ -99,6 +99,21 @@ def test_translation(server: Running, pair: str, text: str, expected: str) -> No
     assert result.matches[0].signal == matcher_pb2.SEMANTIC
 
 
+PARAPHRASES = [
+    ("en", "Last night the dam on the river by the old bridge gave way; floodwater swamped three villages and families had to climb onto their roofs.", "flood-en"),
+    ("en", "Three villages were flooded after the dam close to the old bridge burst overnight, leaving families stranded on rooftops.", "flood-en"),
+    ("ur", "کل دوپہر پرانے شہر کے بازار میں گیس کا سلنڈر پھٹنے سے چھ دکانوں کو آگ لگ گئی اور دو دکاندار زخمی ہو گئے۔", "bazaar-ur"),
+]
+
+
+@pytest.mark.parametrize("lang,text,expected", PARAPHRASES, ids=[f"{p[0]}-{i}" for i, p in enumerate(PARAPHRASES)])
+def test_paraphrase_in_the_same_language(server: Running, lang: str, text: str, expected: str) -> None:
+    (result,) = server.match(text)
+    assert result.verdict == matcher_pb2.PARAPHRASE, result
+    assert result.detected_lang == lang and result.matches[0].reference_id == expected
+    assert result.matches[0].signal == matcher_pb2.SEMANTIC
+
+
 def test_same_topic_news_and_short_posts_are_no_match(server: Running) -> None:
     posts = [
         # Same events, different news.

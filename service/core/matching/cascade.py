@@ -6,7 +6,7 @@ Signals, strongest first:
 3. SEMANTIC: for a candidate in another language, the calibrated translation
    scorer (translation.py); otherwise the embedding's ratio-margin (or,
    without a background sample, raw cosine) clears the translation operating
-   point -> TRANSLATION (another language, or a close paraphrase).
+   point -> TRANSLATION across languages, PARAPHRASE within one.
 
 Suppression banks (allow-lists of known false positives) are decided here
 too: a post that would be flagged but also matches an item of a suppression
@@ -51,15 +51,16 @@ class Cascade:
             return _match(candidate, Verdict.NEAR_DUPLICATE, Signal.LEXICAL, lexical)
         if candidate.cosine < thresholds.translation_cosine:
             return None
+        semantic = semantic_verdict(post.lang, item.lang)
         if candidate.margin is None:
-            return _match(candidate, Verdict.TRANSLATION, Signal.SEMANTIC, candidate.cosine)
+            return _match(candidate, semantic, Signal.SEMANTIC, candidate.cosine)
         score = translation_score(post, candidate, thresholds)
         if score is not None:
             if score >= thresholds.translation_score_for(post.lang, item.lang):
-                return _match(candidate, Verdict.TRANSLATION, Signal.SEMANTIC, score)
+                return _match(candidate, semantic, Signal.SEMANTIC, score)
             return None
         if candidate.margin >= thresholds.translation_margin_for(post.lang, item.lang):
-            return _match(candidate, Verdict.TRANSLATION, Signal.SEMANTIC, candidate.margin)
+            return _match(candidate, semantic, Signal.SEMANTIC, candidate.margin)
         return None
 
     def decide(
@@ -91,6 +92,11 @@ class Cascade:
         ordered = sorted(best.values(), key=_rank, reverse=True)[:top_k]
         verdict = ordered[0].kind if ordered else Verdict.NO_MATCH
         return PostResult(post_id=post.post_id, verdict=verdict, matches=tuple(ordered), detected_lang=post.lang)
+
+
+def semantic_verdict(post_lang: str, reference_lang: str) -> Verdict:
+    """PARAPHRASE within one language, TRANSLATION across; an undetected post language counts as another."""
+    return Verdict.PARAPHRASE if post_lang == reference_lang else Verdict.TRANSLATION
 
 
 def _match(candidate: Candidate, kind: Verdict, signal: Signal, score: float) -> Match:

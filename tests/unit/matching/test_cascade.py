@@ -133,7 +133,7 @@ def test_below_the_cosine_floor_nothing_semantic_matches_whatever_the_margin() -
 def test_without_a_background_the_raw_cosine_decides_and_is_the_score() -> None:
     match = classify(cand("r1", DEFAULTS.translation_cosine))
     assert match is not None
-    assert (match.kind, match.signal) == (Verdict.TRANSLATION, Signal.SEMANTIC)
+    assert (match.kind, match.signal) == (Verdict.PARAPHRASE, Signal.SEMANTIC)  # both sides English
     assert match.score == pytest.approx(DEFAULTS.translation_cosine)
 
 
@@ -142,7 +142,7 @@ def test_with_a_background_the_margin_rule_decides_and_the_margin_is_the_score(m
     match = classify(semantic("r1", margin=margin))
     assert (match is not None) is matches
     if match is not None:
-        assert match.kind is Verdict.TRANSLATION and match.score == pytest.approx(margin)
+        assert match.kind is Verdict.PARAPHRASE and match.score == pytest.approx(margin)
 
 
 @pytest.mark.parametrize(("post_lang", "ref_lang", "matches"), [("ps", "en", True), ("en", "ps", False), ("ur", "en", False)])
@@ -157,6 +157,25 @@ SCORER = Thresholds(translation_weights={"cosine": 10.0, "bias": -8.0}, translat
 
 def sigmoid(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x))
+
+
+@pytest.mark.parametrize(
+    ("post_lang", "ref_lang", "verdict"),
+    [("en", "en", Verdict.PARAPHRASE), ("ur", "ur", Verdict.PARAPHRASE), ("ps", "en", Verdict.TRANSLATION),
+     ("en", "ur", Verdict.TRANSLATION), ("und", "en", Verdict.TRANSLATION), ("mixed", "ur", Verdict.TRANSLATION)],
+)
+def test_a_semantic_match_is_a_paraphrase_within_one_language_and_a_translation_across(
+    post_lang: str, ref_lang: str, verdict: Verdict
+) -> None:
+    match = classify(cand("r1", 0.95, lang=ref_lang), post(lang=post_lang))
+    assert match is not None and (match.kind, match.signal) == (verdict, Signal.SEMANTIC)
+
+
+def test_a_post_verdict_is_its_best_semantic_match_whichever_kind() -> None:
+    cascade = Cascade(DEFAULTS)
+    result = cascade.decide(post(lang="en"), [cand("same", 0.95, lang="en"), cand("other", 0.97, lang="ur")], 5)
+    assert result.verdict is Verdict.TRANSLATION and ids(result) == ["other", "same"]
+    assert [m.kind for m in result.matches] == [Verdict.TRANSLATION, Verdict.PARAPHRASE]
 
 
 def test_a_cross_language_candidate_is_judged_by_the_calibrated_scorer() -> None:

@@ -72,7 +72,7 @@ def test_same_language_candidates_keep_the_margin_rule() -> None:
     reference = _item("en", "The market in Peshawar will reopen on 12 March.")
     post = PostFeatures("p", canonical_form("Peshawar's bazaar opens again on the 12th of March."), "fp-post", "en")
     match = Cascade(thresholds).classify(post, Candidate(reference, cosine=0.9, margin=1.1, neighbourhoods=NB))
-    assert match is not None and match.kind is Verdict.TRANSLATION and match.score == 1.1
+    assert match is not None and match.kind is Verdict.PARAPHRASE and match.score == 1.1
 
 
 def test_a_bank_s_own_margin_or_score_replaces_the_calibrated_ones() -> None:

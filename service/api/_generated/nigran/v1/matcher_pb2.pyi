@@ -15,6 +15,7 @@ class Verdict(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     REUPLOAD: _ClassVar[Verdict]
     NEAR_DUPLICATE: _ClassVar[Verdict]
     TRANSLATION: _ClassVar[Verdict]
+    PARAPHRASE: _ClassVar[Verdict]
 
 class Signal(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -27,6 +28,7 @@ NO_MATCH: Verdict
 REUPLOAD: Verdict
 NEAR_DUPLICATE: Verdict
 TRANSLATION: Verdict
+PARAPHRASE: Verdict
 SIGNAL_UNSPECIFIED: Signal
 EXACT: Signal
 LEXICAL: Signal
