@@ -49,7 +49,11 @@ def test_eval_runs_on_a_tiny_corpus(tmp_path: Path) -> None:
     report = json.loads((out / "eval.json").read_text(encoding="utf-8"))
     methods = {r["method"] for r in report["rows"]}
     assert methods == {"nigran", "minhash", "raw_cosine"}
-    assert len(report["targets"]) == 12
+    # 3 REUPLOAD, 3 NEAR_DUPLICATE, 6 TRANSLATION and 3 PARAPHRASE rows.
+    assert [t["row"].split()[0] for t in report["targets"]].count("PARAPHRASE") == 3
+    assert len(report["targets"]) == 15
+    paraphrase = [r for r in report["rows"] if r["row"].startswith("PARAPHRASE") and r["method"] == "nigran"]
+    assert all(r["n_positives"] == 0 and r["recall"] is None for r in paraphrase)  # nothing to recall: null, not NaN
     assert (out / "pr_curves.png").stat().st_size > 10_000
     table = (out / "eval.md").read_text(encoding="utf-8")
     assert "| REUPLOAD ur→ur | **Nigran** |" in table
