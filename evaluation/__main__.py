@@ -1,8 +1,9 @@
-"""``python -m evaluation eval|calibrate`` (``make eval``, ``make calibrate``)."""
+"""``python -m evaluation eval|calibrate|min-content`` (``make eval``, ``make calibrate``; min-content: lexical.py's rules)."""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import random
@@ -13,6 +14,8 @@ from pathlib import Path
 
 from evaluation.calibrate import calibrate_baselines, calibrate_thresholds, today, write_calibration
 from evaluation.corpus import LANGS, Triple, discover, load_corpus, part_of
+from evaluation.bank_curves import measure_bank_curves
+from evaluation.bank_sizes import FULL_SIZES, SAMPLE_SIZES, SizeResult, distractors, evaluate_sizes, markdown_by_size, plot_by_size, sizes_for
 from evaluation.report import evaluate, markdown, pr_curves, target_status, write_json
 from evaluation.scoring import CountingEmbedder, score_testset
 from evaluation.testset import build_testset
@@ -42,8 +45,11 @@ def load_parts(data_dir: Path) -> tuple[list[str], dict[str, list[Triple]]]:
     return [p.name for p in corpora], parts
 
 
-def embedder_for(model_cache: Path) -> CountingEmbedder:
-    return CountingEmbedder(SentenceTransformerEmbedder(ModelConfig(), model_cache))
+def embedder_for(model_cache: Path, cache: Path | None = None) -> CountingEmbedder:
+    embedder = CountingEmbedder(SentenceTransformerEmbedder(ModelConfig(), model_cache))
+    if cache is not None and embedder.load(cache):
+        log.warning("reusing embeddings saved in %s (--embedding-cache)", cache)
+    return embedder
 
 
 def build_background(triples: list[Triple], embedder: CountingEmbedder, per_lang: int, model_id: str) -> Background:
@@ -63,13 +69,17 @@ def build_background(triples: list[Triple], embedder: CountingEmbedder, per_lang
 def cmd_calibrate(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     corpora, parts = load_parts(args.data_dir)
-    embedder = embedder_for(args.model_cache)
+    embedder = embedder_for(args.model_cache, args.embedding_cache)
     model_id = embedder.inner.model_id
     background = build_background(parts["background"], embedder, args.background_per_lang, model_id)
     n_refs, n_neg = (None, None) if args.full else CALIBRATE_SAMPLE
     ts = build_testset(parts["calibration"], "calibration", n_references=n_refs, n_negatives=n_neg, seed=SEED)
     scored = score_testset(ts, embedder, Calibration(Thresholds(), background))
     thresholds, points = calibrate_thresholds(scored)
+    # Every calibration sentence against every other: the curves the service's thresholds follow the bank by.
+    curves, pairs = measure_bank_curves(parts["calibration"], embedder, Calibration(thresholds, background))
+    if args.embedding_cache is not None:
+        embedder.save(args.embedding_cache)
     args.out.mkdir(parents=True, exist_ok=True)
     background.save(args.out / BACKGROUND_FILE)
     provenance = {
@@ -77,12 +87,12 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         "corpora": "+".join(corpora),
         "data_dir": str(args.data_dir),
         "split": "calibration",
-        "sizes": {**ts.sizes(), "background": len(background.vectors)},
+        "sizes": {**ts.sizes(), "background": len(background.vectors), "negative_pairs": pairs},
         "target_fpr": {"REUPLOAD": 0.001, "NEAR_DUPLICATE": 0.01, "TRANSLATION": 0.01},
         "seed": SEED,
         "date": today(),
     }
-    path = write_calibration(args.out, thresholds, points, provenance)
+    path = write_calibration(args.out, thresholds, points, provenance, curves)
     print(json.dumps(json.loads(path.read_text(encoding="utf-8"))["thresholds"], indent=2, ensure_ascii=False))
     print(f"wrote {path} and {args.out / BACKGROUND_FILE} in {time.perf_counter() - started:.0f}s ({embedder.count} embeddings)")
     return 0
@@ -91,25 +101,31 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 def cmd_eval(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     corpora, parts = load_parts(args.data_dir)
-    embedder = embedder_for(args.model_cache)
+    embedder = embedder_for(args.model_cache, args.embedding_cache)
     model_id = embedder.inner.model_id
     calibration = load_calibration(NigranConfig(calibration_dir=args.calibration_dir), model_id)
-    background = calibration.background
     thresholds = calibration.thresholds
-    if background is None:
+    # Ordinary text from the calibration split: the background part's sentences are distractors here (bank_sizes.py).
+    background = build_background(parts["calibration"], embedder, args.background_per_lang, model_id)
+    if calibration.background is None:
         print(f"no calibration for {model_id} in {args.calibration_dir}: calibrating in this run", file=sys.stderr)
-        background = build_background(parts["background"], embedder, args.background_per_lang, model_id)
-    sizes = {part: (None, None) for part in EVAL_SAMPLE} if args.full else EVAL_SAMPLE
     scored = {}
-    for part, (n_refs, n_neg) in sizes.items():
-        ts = build_testset(parts[part], part, n_references=n_refs, n_negatives=n_neg, seed=SEED + 1)
-        scored[part] = score_testset(ts, embedder, Calibration(thresholds, background))
+    testsets = {}
+    for part, (n_refs, n_neg) in EVAL_SAMPLE.items():
+        testsets[part] = build_testset(parts[part], part, n_references=n_refs, n_negatives=n_neg, seed=SEED + 1)
+    scored["calibration"] = score_testset(testsets["calibration"], embedder, Calibration(thresholds, background))
     if calibration.background is None:
         thresholds, _ = calibrate_thresholds(scored["calibration"])
+        calibration = Calibration(thresholds, background)
+    calibration = dataclasses.replace(calibration, background=background)
     baselines = calibrate_baselines(scored["calibration"])
-    results = evaluate(scored["report"], thresholds, baselines)
-    status = target_status(results)
-    table = markdown(results, status)
+    report_set = testsets["report"]
+    pool = distractors(report_set, parts["report"], parts["background"], SEED)
+    sizes = sizes_for(len(report_set.references), len(pool), FULL_SIZES if args.full else SAMPLE_SIZES, everything=args.full)
+    runs, scored_by_size = evaluate_sizes(report_set, pool, sizes, embedder, calibration, baselines)
+    base = runs[0]
+    table = markdown(base.results, base.status)
+    by_size = markdown_by_size(runs)
     args.out.mkdir(parents=True, exist_ok=True)
     elapsed = time.perf_counter() - started
     meta = {
@@ -118,47 +134,90 @@ def cmd_eval(args: argparse.Namespace) -> int:
         "data_dir": str(args.data_dir),
         "mode": "full" if args.full else "sample",
         "thresholds_source": thresholds.source,
-        "sizes": {part: {"queries": len(s.scored), "references": len(s.references)} for part, s in scored.items()},
+        "sizes": {
+            "calibration": {"queries": len(scored["calibration"].scored), "references": len(scored["calibration"].references)},
+            "report": {"queries": len(report_set.queries), "references": len(report_set.references)},
+        },
+        "bank_sizes": [run.size for run in runs],
         "embeddings": embedder.count,
         "embed_seconds": round(embedder.seconds, 1),
         "seconds": round(elapsed, 1),
     }
-    (args.out / "eval.md").write_text(table, encoding="utf-8")
-    write_json(args.out / "eval.json", results, status, meta)
-    pr_curves(scored["report"], args.out / "pr_curves.png", thresholds)
+    (args.out / "eval.md").write_text(table + "\n## By bank size\n\n" + by_size, encoding="utf-8")
+    write_json(args.out / "eval.json", base.results, base.status, {**meta, "by_size": [size_json(run) for run in runs]})
+    pr_curves(scored_by_size[base.size], args.out / "pr_curves.png", base.thresholds)
+    plot_by_size(runs, args.out / "by_bank_size.png")
     print(table)
-    met = sum(m for _, m, _, _ in status)
-    compared = [b for _, _, b, _ in status if b is not None]
-    print(f"targets met: {met}/{len(status)}; beats both baselines: {sum(compared)}/{len(compared)}")
-    for name, m, b, why in status:
-        if not m or b is False:
-            print(f"  MISSED {name}: {why}{'; does not beat a baseline' if b is False else ''}")
+    print(by_size)
+    for run in runs:
+        met = sum(m for _, m, _, _ in run.status)
+        compared = [b for _, _, b, _ in run.status if b is not None]
+        print(f"{run.size:,} references: targets met {met}/{len(run.status)}; beats both baselines {sum(compared)}/{len(compared)}")
+        print("  translation references the search returned: " + ", ".join(f"{k.split()[1]} {v:.3f}" for k, v in run.retrieved.items()))
+        for name, m, b, why in run.status:
+            if not m or b is False:
+                print(f"  MISSED {name}: {why}{'; does not beat a baseline' if b is False else ''}")
     print(f"thresholds: {thresholds.source}; {embedder.count} embeddings in {embedder.seconds:.0f}s; total {elapsed:.0f}s")
-    print(f"wrote {args.out}/eval.md, eval.json, pr_curves.png")
+    print(f"wrote {args.out}/eval.md, eval.json, pr_curves.png, by_bank_size.png")
+    if args.embedding_cache is not None:
+        embedder.save(args.embedding_cache)
     if args.publish is not None:
         args.publish.mkdir(parents=True, exist_ok=True)
-        shutil.copy(args.out / "eval.md", args.publish / "eval.md")
-        shutil.copy(args.out / "pr_curves.png", args.publish / "pr_curves.png")
-        shutil.copy(args.out / "eval.json", args.publish / "eval.json")
+        for name in ("eval.md", "eval.json", "pr_curves.png", "by_bank_size.png"):
+            shutil.copy(args.out / name, args.publish / name)
+    return 0
+
+
+def size_json(run: SizeResult) -> dict[str, object]:
+    return {
+        "references": run.size,
+        "by_lang": run.counts,
+        "translation_retrieved": run.retrieved,
+        "translation_score_by_pair": dict(run.thresholds.translation_score_by_pair),
+        "translation_margin_by_pair": dict(run.thresholds.translation_margin_by_pair),
+        "rows": [{k: None if isinstance(v, float) and v != v else v for k, v in dataclasses.asdict(r).items()} for r in run.results],
+        "targets": [{"row": n, "met": m, "beats_baselines": b, "detail": w} for n, m, b, w in run.status],
+    }
+
+
+def cmd_min_content(args: argparse.Namespace) -> int:
+    from evaluation.min_content import measure
+
+    _, parts = load_parts(args.data_dir)
+    embedder = embedder_for(args.model_cache, args.embedding_cache)
+    calibration = load_calibration(NigranConfig(calibration_dir=args.calibration_dir), embedder.inner.model_id)
+    table = measure(parts["calibration"], embedder, calibration, SEED)
+    print(table)
+    if args.embedding_cache is not None:
+        embedder.save(args.embedding_cache)
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evaluation", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("eval", "calibrate"):
+    for name in ("eval", "calibrate", "min-content"):
         p = sub.add_parser(name)
         p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA, help="line-aligned corpora (default ../shared/data)")
         p.add_argument("--model-cache", type=Path, default=REPO / "var", help="where the bundled model is built")
-        p.add_argument("--full", action="store_true", help="use every sentence of the split, not a sample")
+        p.add_argument(
+            "--full", action="store_true",
+            help="calibrate: every sentence of the split; eval: every bank size, up to all the distractors the corpora allow",
+        )
         p.add_argument("--background-per-lang", type=int, default=BACKGROUND_PER_LANG)
+        p.add_argument(
+            "--embedding-cache", type=Path, default=None,
+            help="keep the model's vectors in this .npz between runs (same model only); by default nothing is kept",
+        )
     sub.choices["eval"].add_argument("--out", type=Path, default=REPO / "eval_out")
-    sub.choices["eval"].add_argument("--calibration-dir", type=Path, default=DEFAULT_CALIBRATION_DIR)
+    for name in ("eval", "min-content"):
+        sub.choices[name].add_argument("--calibration-dir", type=Path, default=DEFAULT_CALIBRATION_DIR)
     sub.choices["eval"].add_argument("--publish", type=Path, help="also copy the table, JSON and plot here (docs/eval)")
     sub.choices["calibrate"].add_argument("--out", type=Path, default=DEFAULT_CALIBRATION_DIR)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    return cmd_eval(args) if args.command == "eval" else cmd_calibrate(args)
+    commands = {"eval": cmd_eval, "calibrate": cmd_calibrate, "min-content": cmd_min_content}
+    return commands[args.command](args)
 
 
 if __name__ == "__main__":

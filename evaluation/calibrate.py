@@ -28,7 +28,7 @@ from evaluation.operating_point import OperatingPoint, operating_point
 from evaluation.rows import ROWS, TARGET_FPR, Row
 from evaluation.scoring import Best, Scored, ScoredSet, lexical_to
 from evaluation.translation_fit import fit_translation_weights, length_offsets
-from service.core import Candidate, Thresholds, Verdict, translation_score
+from service.core import BankCurves, Candidate, Thresholds, Verdict, translation_score
 
 COSINE_FLOOR_LOSS = 0.005
 BASELINES = ("minhash", "raw_cosine")
@@ -160,11 +160,18 @@ def calibrate_baselines(scored: ScoredSet) -> dict[str, dict[str, float]]:
 
 
 def write_calibration(
-    directory: Path, thresholds: Thresholds, points: dict[str, OperatingPoint], provenance: dict[str, Any]
+    directory: Path,
+    thresholds: Thresholds,
+    points: dict[str, OperatingPoint],
+    provenance: dict[str, Any],
+    bank_curves: BankCurves | None = None,
 ) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     values = dataclasses.asdict(thresholds)
-    for name in ("translation_margin_by_pair", "translation_weights", "translation_score_by_pair", "translation_length_offset_by_pair"):
+    for name in (
+        "translation_margin_by_pair", "translation_weights", "translation_score_by_pair", "translation_length_offset_by_pair",
+        "translation_score_short_by_pair", "translation_margin_short_by_pair",
+    ):
         values[name] = dict(getattr(thresholds, name))
     values["source"] = f"make calibrate, {provenance['date']}, {provenance['corpora']} ({provenance['split']} split)"
     path = directory / "thresholds.json"
@@ -173,6 +180,7 @@ def write_calibration(
         "calibrated_on": values["source"],
         "thresholds": values,
         "operating_points": {name: dataclasses.asdict(p) for name, p in points.items()},
+        **({"bank_curves": bank_curves.to_json()} if bank_curves is not None else {}),
     }
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=_json_float) + "\n", encoding="utf-8")
     return path

@@ -90,26 +90,49 @@ class CountingEmbedder(Embedder):
         self._seen: dict[str, NDArray[np.float32]] = {}
 
     def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
-        started = time.perf_counter()
-        out = self.inner.embed(texts)
-        self.seconds += time.perf_counter() - started
-        self.count += len(texts)
-        self._seen.update(zip(texts, out))
-        return out
-
-    def vectors_of(self, texts: Sequence[str]) -> NDArray[np.float32]:
-        """Vectors of ``texts``, embedding only those never embedded before."""
+        """Vectors of ``texts``; only texts never embedded before reach the model (and the count)."""
         new = sorted({t for t in texts if t not in self._seen})
         if new:
-            self.embed(new)
+            started = time.perf_counter()
+            out = self.inner.embed(new)
+            self.seconds += time.perf_counter() - started
+            self.count += len(new)
+            self._seen.update(zip(new, out))
         return np.stack([self._seen[t] for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
 
+    def vectors_of(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        return self.embed(texts)
 
-def open_scoring_engine(work_dir: Path, embedder: CountingEmbedder, calibration: Calibration, n_refs: int, n_queries: int) -> Engine:
+    def load(self, path: Path) -> int:
+        """Remember the vectors a previous run saved for this model (``--embedding-cache``); returns how many."""
+        if not path.exists():
+            return 0
+        with np.load(path, allow_pickle=False) as data:
+            if str(data["model_id"]) != self.model_id:
+                return 0
+            self._seen.update(zip((str(t) for t in data["texts"]), data["vectors"]))
+        return len(self._seen)
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        texts = list(self._seen)
+        vectors = np.stack([self._seen[t] for t in texts]) if texts else np.zeros((0, self.dim), np.float32)
+        tmp = path.with_suffix(".tmp.npz")
+        np.savez(tmp, model_id=np.array(self.model_id), texts=np.array(texts), vectors=vectors)
+        tmp.replace(path)
+
+
+def open_scoring_engine(
+    work_dir: Path, embedder: CountingEmbedder, calibration: Calibration, n_refs: int, n_queries: int, *, max_top_k: int = Limits().max_top_k
+) -> Engine:
     """An engine over a throw-away store, sized so each side goes in one call (one embedding batch)."""
+    limits = Limits()
     config = NigranConfig(
         data_dir=work_dir,
-        limits=dataclasses.replace(Limits(), max_references_per_request=max(n_refs, 1), max_posts_per_request=max(n_queries, 1)),
+        limits=dataclasses.replace(
+            limits, max_references_per_request=max(n_refs, 1), max_posts_per_request=max(n_queries, 1),
+            max_request_text_bytes=max(limits.max_request_text_bytes, 64 * n_queries * 1024), max_top_k=max(max_top_k, limits.max_top_k),
+        ),
         quarantine=QuarantineConfig(enabled=False),
         index_snapshot_every=10**12,
     )

@@ -42,6 +42,7 @@ EXPORTED_FOR_USERS = {
     "ExportPage": "Exchange.export returns it", "PostCandidates": "Engine.candidates returns them",
     "Neighbourhoods": "Candidate.neighbourhoods", "PreparedText": "prepare_text returns it",
     "CompactionConfig": "a NigranConfig section", "ServerConfig": "a NigranConfig section",
+    "BankPolicy": "a NigranConfig section", "BankOperatingPoints": "Engine.operating_points returns it",
     "BUNDLED_MODEL": "the default ModelConfig.name",
     # Reading index_builder screen output back (the inverse of result_to_record).
     "result_from_record": "reading screening output",
@@ -53,8 +54,9 @@ CLIENT_LAYERS = ("service.api", "service.cli", "service.cli_curation", "index_bu
 # The public surface, pinned: adding to it (or dropping from it) is a deliberate change.
 PUBLIC_SURFACE = sorted(
     """
-    BACKGROUND_FILE BUNDLED_MODEL DEFAULT_BANK DEFAULT_CALIBRATION_DIR FEATURES INDEX_TYPES NO_ID SUPPORTED_LANGUAGES
-    AddOptions AddOutcome AlreadyExists AuditEntry Cancelled AuditQuery AuthConfig Background Bank BankChanges BankKind
+    BACKGROUND_FILE BUNDLED_MODEL DEFAULT_BANK DEFAULT_CALIBRATION_DIR FEATURES INDEX_TYPES NO_ID SIZE_GRID TARGET_GRID
+    SUPPORTED_LANGUAGES AddOptions AddOutcome AlreadyExists AuditEntry Cancelled AuditQuery AuthConfig Background Bank
+    BankChanges BankKind BankCurves BankOperatingPoints BankPolicy OperatingCurve pick_for_bank
     Calibration Candidate Cascade CompactionConfig ConfigError Curation CurationStats Embedder Engine ExactRerank
     ExportPage FaissIndex FailedPrecondition Feedback FeedbackSummary FeedbackVerdict ImportSummary IndexCorrupt
     IndexSpec IndexType InvalidInput LimitExceeded Limits LoadedIndex Manifest Match MatchRate ModelConfig ModelError

@@ -387,6 +387,12 @@ def curation_stats_to_pb(stats: CurationStats) -> curation_pb2.CurationStats:
         banks=stats.banks,
         index_size=stats.index_size,
         quarantine_enabled=stats.quarantine_enabled,
+        thresholds_bank_size=stats.thresholds_bank_size,
+        thresholds_bank_by_lang=dict(stats.thresholds_bank_by_lang),
+        thresholds_sized_for=stats.thresholds_sized_for,
+        expected_fp_per_post=dict(stats.expected_fp_per_post),
+        target_fp_per_post=stats.target_fp_per_post,
+        thresholds_follow_bank=stats.thresholds_follow_bank,
     )
 
 
@@ -396,6 +402,11 @@ def curation_stats_from_pb(pb: curation_pb2.CurationStats) -> CurationStats:
         banks=pb.banks,
         index_size=pb.index_size,
         quarantine_enabled=pb.quarantine_enabled,
+        thresholds_bank_by_lang=dict(pb.thresholds_bank_by_lang),
+        thresholds_sized_for=pb.thresholds_sized_for,
+        expected_fp_per_post=dict(pb.expected_fp_per_post),
+        target_fp_per_post=pb.target_fp_per_post,
+        thresholds_follow_bank=pb.thresholds_follow_bank,
     )
 
 

@@ -205,11 +205,12 @@ def serve(config: NigranConfig, *, embedder: Embedder | None = None) -> None:
     )
     nigran.set_engine(engine)
     log.info(
-        "SERVING after %.1fs: %d references, model %s, thresholds from %s",
+        "SERVING after %.1fs: %d references, model %s, thresholds from %s; %s",
         time.perf_counter() - started,
         len(engine.index),
         engine.model_id,
         engine.thresholds.source,
+        engine.operating_points.describe(),
     )
     while not stopping:
         time.sleep(_SIGNAL_POLL_SECONDS)

@@ -32,6 +32,7 @@ from service.core.index.faiss_index import FaissIndex
 from service.core.index.rerank import ExactRerank, VectorLookup
 from service.core.index.spec import INDEX_TYPES, IndexSpec, IndexType, choose_spec, new_index, set_nprobe, train_sample_size
 from service.core.matching.background import Background
+from service.core.matching.bank_size import SIZE_GRID, TARGET_GRID, BankCurves, BankOperatingPoints, BankPolicy, OperatingCurve, pick_for_bank
 from service.core.matching.calibration import BACKGROUND_FILE, Calibration, load_calibration
 from service.core.matching.cascade import Cascade, translation_score
 from service.core.matching.lexical import lexical_similarity, shingles
@@ -54,11 +55,12 @@ __all__ = [
     "FEATURES",
     "INDEX_TYPES",
     "NO_ID",
+    "SIZE_GRID",
+    "TARGET_GRID",
     "SUPPORTED_LANGUAGES",
     "AddOptions",
     "AddOutcome",
     "AlreadyExists",
-    "Cancelled",
     "AuditEntry",
     "AuditQuery",
     "AuthConfig",
@@ -66,7 +68,10 @@ __all__ = [
     "Bank",
     "BankChanges",
     "BankKind",
+    "BankOperatingPoints",
+    "BankPolicy",
     "Calibration",
+    "Cancelled",
     "Candidate",
     "Cascade",
     "CompactionConfig",
@@ -77,8 +82,8 @@ __all__ = [
     "Engine",
     "ExactRerank",
     "ExportPage",
-    "FaissIndex",
     "FailedPrecondition",
+    "FaissIndex",
     "Feedback",
     "FeedbackSummary",
     "FeedbackVerdict",
@@ -109,12 +114,14 @@ __all__ = [
     "OnExistingId",
     "OnInvalid",
     "OnMissingBank",
+    "BankCurves",
     "Post",
     "PostCandidates",
     "PostFeatures",
     "PostResult",
     "PreparedText",
     "QuarantineConfig",
+    "OperatingCurve",
     "ReferenceItem",
     "ReferenceQuery",
     "ReferenceState",
@@ -139,6 +146,7 @@ __all__ = [
     "new_reference_from_record",
     "new_version",
     "open_offline",
+    "pick_for_bank",
     "prepare_text",
     "reference_from_record",
     "reference_to_record",

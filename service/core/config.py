@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Mapping, TypeVar
 
 from service.core.errors import ConfigError
+from service.core.matching.bank_size import BankPolicy
 from service.core.matching.thresholds import check_config_overrides
 
 BUNDLED_MODEL = "bundled:multilingual-e5-small"
@@ -217,6 +218,8 @@ class NigranConfig:
     index_snapshot_every: int = 1000
     quarantine: QuarantineConfig = field(default_factory=QuarantineConfig)
     compaction: CompactionConfig = field(default_factory=CompactionConfig)
+    # How the semantic operating points follow the bank's size (matching/bank_size.py).
+    bank_size: BankPolicy = field(default_factory=BankPolicy)
 
     @property
     def store_path(self) -> Path:

@@ -378,6 +378,18 @@ class CurationStats:
     banks: int
     index_size: int
     quarantine_enabled: bool
+    # The operating points in force (matching/bank_size.py): references per
+    # language they were picked for, the size they are for, and per direction
+    # "post>reference" the expected FP per post at them.
+    thresholds_bank_by_lang: Mapping[str, int] = field(default_factory=dict)
+    thresholds_sized_for: int = 0
+    expected_fp_per_post: Mapping[str, float] = field(default_factory=dict)
+    target_fp_per_post: float = 0.0
+    thresholds_follow_bank: bool = False
+
+    @property
+    def thresholds_bank_size(self) -> int:
+        return sum(self.thresholds_bank_by_lang.values())
 
 
 # -- exchange and index loading -------------------------------------------------

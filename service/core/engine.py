@@ -23,6 +23,7 @@ from service.core.domain import LoadedIndex, Post, PostCandidates, PostFeatures,
 from service.core.embedding.embedder import Embedder
 from service.core.index.live import LiveIndex
 from service.core.matching.admission import Admission
+from service.core.matching.bank_size import BankOperatingPoints
 from service.core.matching.calibration import Calibration
 from service.core.matching.candidates import assemble, search_depth
 from service.core.matching.thresholds import Thresholds
@@ -79,8 +80,13 @@ class Engine:
 
     @property
     def thresholds(self) -> Thresholds:
-        """The service-wide operating points (banks may override them)."""
-        return self._parts.calibration.thresholds
+        """The service-wide operating points now, picked for the bank's size (banks may override them)."""
+        return self._parts.sizer.current.thresholds
+
+    @property
+    def operating_points(self) -> BankOperatingPoints:
+        """The service-wide operating points with the bank size they were picked for and their expected FP per post."""
+        return self._parts.sizer.current
 
     @property
     def index(self) -> LiveIndex:
@@ -175,9 +181,11 @@ class Engine:
 
     def load_index(self, path: Path) -> LoadedIndex:
         """Swap in an ``index_builder`` artifact, brought up to the store's contents."""
-        # A build may have created banks in the store behind the service's back.
+        # A build may have created banks and items in the store behind the service's back.
         self._parts.curation.banks.reload()
-        return self._parts.index.load_artifact(path)
+        loaded = self._parts.index.load_artifact(path)
+        self._parts.sizer.reset(self._parts.store.references.counts_by_lang())
+        return loaded
 
     def snapshot(self) -> None:
         self._parts.index.snapshot()

@@ -7,6 +7,7 @@ their own embedder (and calibration) here and get the real parts otherwise.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Callable
 
@@ -18,6 +19,7 @@ from service.core.curation.references import References, refresh_vectors
 from service.core.curation.service import Curation
 from service.core.embedding.embedder import Embedder
 from service.core.index.live import LiveIndex, open_live_index
+from service.core.matching.bank_size import BankSizer
 from service.core.matching.calibration import Calibration, load_calibration
 from service.core.matching.cascade import Cascade
 from service.core.matching.thresholds import Thresholds
@@ -26,6 +28,8 @@ from service.core.store.base import ReferenceStore
 from service.core.store.sqlite import SqliteStore
 
 Progress = Callable[[int, int], None]
+
+log = logging.getLogger(__name__)
 
 
 def open_store(config: NigranConfig) -> ReferenceStore:
@@ -54,6 +58,7 @@ class Parts:
     calibration: Calibration
     catalog: BankCatalog
     cascade: Cascade
+    sizer: BankSizer
     index: LiveIndex
     curation: Curation
     observer: Observer
@@ -84,17 +89,19 @@ def build_parts(
         compaction=config.compaction,
     )
     catalog = BankCatalog(calibration.thresholds, store.banks.all)
+    sizer = BankSizer(calibration.thresholds, calibration.bank_curves, config.bank_size, calibration.overrides, catalog.rebase)
+    log.info("%s", sizer.reset(store.references.counts_by_lang()).describe())
     banks = Banks(store, catalog)
     monitor = QuarantineMonitor(config.quarantine)
     holdouts = HoldOuts(monitor, store.references, observer)
-    references = References(store, embedder, config.limits, banks, index=index, holdouts=holdouts)
+    references = References(store, embedder, config.limits, banks, index=index, holdouts=holdouts, sizer=sizer)
     curation = Curation(
         store, references, banks, Reviews(store, monitor), holdouts,
-        index_size=lambda: len(index), quarantine_enabled=config.quarantine.enabled,
+        index_size=lambda: len(index), quarantine_enabled=config.quarantine.enabled, operating_points=lambda: sizer.current,
     )
     return Parts(
         config=config, embedder=embedder, owns_embedder=owns_embedder, store=store, calibration=calibration,
-        catalog=catalog, cascade=Cascade(calibration.thresholds, catalog.thresholds_for), index=index, curation=curation,
+        catalog=catalog, cascade=Cascade(calibration.thresholds, catalog.thresholds_for), sizer=sizer, index=index, curation=curation,
         observer=observer,
     )
 

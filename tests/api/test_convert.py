@@ -130,7 +130,11 @@ def test_feedback_stats_audit_import_round_trips() -> None:
     stats = ReferenceStats("r", ReferenceState.QUARANTINED, FeedbackSummary(2, 1), MatchRate(3, 4, 5, 600))
     pb_stats = convert.reference_stats_to_pb(stats)
     assert convert.reference_stats_from_pb(pb_stats) == stats and pb_stats.feedback.precision == pytest.approx(2 / 3)
-    cstats = CurationStats(by_state={s: i for i, s in enumerate(ReferenceState)}, banks=2, index_size=9, quarantine_enabled=True)
+    cstats = CurationStats(
+        by_state={s: i for i, s in enumerate(ReferenceState)}, banks=2, index_size=9, quarantine_enabled=True,
+        thresholds_bank_by_lang={"en": 5, "ps": 4}, thresholds_sized_for=1000, expected_fp_per_post={"ps>en": 0.009},
+        target_fp_per_post=0.01, thresholds_follow_bank=True,
+    )
     assert convert.curation_stats_from_pb(convert.curation_stats_to_pb(cstats)) == cstats
     for old, new in ((None, {"state": "disabled", "labels": ["org:ی"]}), ({"a": 1}, None)):
         entry = AuditEntry(seq=7, at=1700000000.5, actor="system", action="quarantine", target="r", old=old, new=new)
@@ -294,7 +298,11 @@ PAIRS: dict[str, Pair] = {
         convert.reference_stats_from_pb,
     ),
     "CurationStats": Pair(
-        CurationStats(by_state={s: i + 1 for i, s in enumerate(ReferenceState)}, banks=2, index_size=9, quarantine_enabled=True),
+        CurationStats(
+            by_state={s: i + 1 for i, s in enumerate(ReferenceState)}, banks=2, index_size=9, quarantine_enabled=True,
+            thresholds_bank_by_lang={"en": 5, "ps": 4}, thresholds_sized_for=1000, expected_fp_per_post={"ps>en": 0.009},
+            target_fp_per_post=0.01, thresholds_follow_bank=True,
+        ),
         convert.curation_stats_to_pb,
         convert.curation_stats_from_pb,
     ),

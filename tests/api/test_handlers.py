@@ -444,6 +444,10 @@ def test_curation_stats(api: Api) -> None:
     by_state = {c.state: c.count for c in stats.by_state if c.count}
     assert by_state == {curation_pb2.ACTIVE: 1, curation_pb2.DISABLED: 1, curation_pb2.REMOVED: 1}
     assert (stats.banks, stats.index_size) == (2, 2)
+    # The operating points in force and the bank they were picked for (removed items do not count).
+    assert stats.thresholds_bank_size == sum(stats.thresholds_bank_by_lang.values()) == 2
+    assert stats.thresholds_sized_for == 1000 and stats.target_fp_per_post == 0.01
+    assert not stats.thresholds_follow_bank  # this engine's calibration has no bank curves
 
 
 def test_query_audit_newest_first_filtered_and_paged(api: Api) -> None:

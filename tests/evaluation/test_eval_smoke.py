@@ -57,3 +57,8 @@ def test_eval_runs_on_a_tiny_corpus(tmp_path: Path) -> None:
     assert (out / "pr_curves.png").stat().st_size > 10_000
     table = (out / "eval.md").read_text(encoding="utf-8")
     assert "| REUPLOAD ur→ur | **Nigran** |" in table
+    # --full: the test set's own bank, then every distractor the tiny corpus has, nested and growing.
+    sizes = [run["references"] for run in report["by_size"]]
+    assert len(sizes) == 2 and sizes[0] < sizes[1] == report["bank_sizes"][-1]
+    assert all(len(run["targets"]) == 15 for run in report["by_size"])
+    assert "## By bank size" in table and (out / "by_bank_size.png").stat().st_size > 10_000

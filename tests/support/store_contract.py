@@ -489,6 +489,14 @@ class StoreContract:
             ReferenceState.ACTIVE: 1, ReferenceState.DISABLED: 1, ReferenceState.QUARANTINED: 1, ReferenceState.REMOVED: 2,
         }
 
+    def test_counts_by_lang_counts_items_not_removed_by_their_language(self, store: ReferenceStore) -> None:
+        assert store.references.counts_by_lang() == {}
+        add(store, row("a", lang="en"), row("b", lang="ur", seed=1), row("c", lang="ur", seed=2), row("d", lang="ps", seed=3))
+        disable(store, ["a"])
+        quarantine(store, ["b"])
+        remove(store, "d")
+        assert store.references.counts_by_lang() == {"en": 1, "ur": 2}
+
     # -- annotations --------------------------------------------------------------------------
 
     def test_update_annotations_changes_labels_and_metadata_audited(self, store: ReferenceStore) -> None:

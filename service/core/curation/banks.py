@@ -66,9 +66,18 @@ class BankCatalog:
     def defaults(self) -> Thresholds:
         return self._defaults
 
+    def rebase(self, defaults: Thresholds) -> None:
+        """New service-wide operating points (the bank grew or shrank); the banks' overrides stay on top."""
+        with self._lock:
+            self._defaults = defaults
+            banks = dict(self._banks)
+            self._thresholds = {name: bank_thresholds(defaults, b) for name, b in banks.items()}
+
     def reload(self) -> None:
         banks = {b.name: b for b in self._load()}
-        thresholds = {name: bank_thresholds(self._defaults, b) for name, b in banks.items()}
+        with self._lock:
+            defaults = self._defaults
+        thresholds = {name: bank_thresholds(defaults, b) for name, b in banks.items()}
         disabled = frozenset(n for n, b in banks.items() if not b.enabled)
         suppression = frozenset(n for n, b in banks.items() if b.kind is BankKind.SUPPRESSION)
         with self._lock:

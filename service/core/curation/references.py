@@ -36,6 +36,7 @@ from service.core.domain import (
 from service.core.embedding.embedder import Embedder
 from service.core.errors import AlreadyExists, InvalidInput, NotFound
 from service.core.index.live import LiveIndex
+from service.core.matching.bank_size import BankSizer
 from service.core.store.base import ReferenceFilter, ReferenceStore, StoredReference, Transition
 from service.core.text.prepare import PreparedText, prepare_text
 from service.core.validation import (
@@ -55,14 +56,17 @@ class References:
         *,
         index: LiveIndex | None = None,
         holdouts: HoldOuts | None = None,
+        sizer: BankSizer | None = None,
     ) -> None:
-        """``index``: the live index to keep in step (None for offline builds, which write the store only)."""
+        """``index``: the live index to keep in step (None for offline builds, which write the store only);
+        ``sizer``: the operating points that follow the bank's size."""
         self._store = store
         self._embedder = embedder
         self._limits = limits
         self._banks = banks
         self._index = index
         self._holdouts = holdouts
+        self._sizer = sizer
 
     # -- the write path -----------------------------------------------------------
 
@@ -151,6 +155,8 @@ class References:
         with self._index.writing():
             items = self._store.references.add(rows, actor=actor, model_id=model_id)
             self._index.add(np.array([item.vid for item in items], dtype=np.int64), vectors)
+            if self._sizer is not None:
+                self._sizer.added(items)
         return items
 
     def remove(self, ids: Sequence[str], *, actor: str) -> tuple[list[str], list[str]]:
@@ -162,6 +168,8 @@ class References:
             with self._index.writing():
                 removed, missing = self._store.references.remove(ids, actor=actor)
                 self._index.remove(np.array([item.vid for item in removed], dtype=np.int64))
+                if self._sizer is not None:
+                    self._sizer.removed(removed)
         return [item.id for item in removed], missing
 
     # -- reads --------------------------------------------------------------------

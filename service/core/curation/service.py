@@ -9,6 +9,8 @@ here: deleting a bank with its items, the overall stats, the audit log.
 
 from __future__ import annotations
 
+import dataclasses
+
 from typing import Callable
 
 from service.core.curation.banks import Banks
@@ -17,6 +19,7 @@ from service.core.curation.feedback import Reviews
 from service.core.curation.quarantine import HoldOuts
 from service.core.curation.references import References
 from service.core.domain import DEFAULT_BANK, AuditEntry, AuditQuery, CurationStats
+from service.core.matching.bank_size import BankOperatingPoints
 from service.core.store.base import ReferenceStore
 from service.core.validation import make_page_token, page_size, parse_page_token
 
@@ -32,6 +35,7 @@ class Curation:
         *,
         index_size: Callable[[], int],
         quarantine_enabled: bool,
+        operating_points: Callable[[], BankOperatingPoints] | None = None,
     ) -> None:
         self._store = store
         self.references = references
@@ -41,6 +45,7 @@ class Curation:
         self.exchange = Exchange(store, references)
         self._index_size = index_size
         self._quarantine_enabled = quarantine_enabled
+        self._operating_points = operating_points
 
     def delete_bank(self, name: str, *, force: bool, actor: str) -> int:
         """Delete a bank. A bank holding items is refused unless ``force``, which tombstones them first.
@@ -58,11 +63,22 @@ class Curation:
         return removed
 
     def stats(self) -> CurationStats:
-        return CurationStats(
+        stats = CurationStats(
             by_state=self._store.references.counts_by_state(),
             banks=len(self.banks.catalog.names()),
             index_size=self._index_size(),
             quarantine_enabled=self._quarantine_enabled,
+        )
+        if self._operating_points is None:
+            return stats
+        points = self._operating_points()
+        return dataclasses.replace(
+            stats,
+            thresholds_bank_by_lang=dict(points.counts),
+            thresholds_sized_for=points.sized_for,
+            expected_fp_per_post=dict(points.expected_fp_per_post),
+            target_fp_per_post=points.target_fp_per_post,
+            thresholds_follow_bank=points.follows_bank,
         )
 
     def audit(self, query: AuditQuery) -> tuple[list[AuditEntry], str]:

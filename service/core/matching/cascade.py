@@ -51,15 +51,19 @@ class Cascade:
             return _match(candidate, Verdict.NEAR_DUPLICATE, Signal.LEXICAL, lexical)
         if candidate.cosine < thresholds.translation_cosine:
             return None
+        words = len(post.canonical.split())
+        if min(words, len(item.canonical.split())) < thresholds.min_semantic_words:
+            return None
+        short = words < thresholds.short_post_words
         semantic = semantic_verdict(post.lang, item.lang)
         if candidate.margin is None:
             return _match(candidate, semantic, Signal.SEMANTIC, candidate.cosine)
         score = translation_score(post, candidate, thresholds)
         if score is not None:
-            if score >= thresholds.translation_score_for(post.lang, item.lang):
+            if score >= thresholds.translation_score_for(post.lang, item.lang, short=short):
                 return _match(candidate, semantic, Signal.SEMANTIC, score)
             return None
-        if candidate.margin >= thresholds.translation_margin_for(post.lang, item.lang):
+        if candidate.margin >= thresholds.translation_margin_for(post.lang, item.lang, short=short):
             return _match(candidate, semantic, Signal.SEMANTIC, candidate.margin)
         return None
 

@@ -26,7 +26,10 @@ from typing import Any, Mapping
 from service.core.errors import ConfigError, InvalidInput
 from service.core.matching.translation import FEATURES
 
-_PAIR_TABLES = ("translation_margin_by_pair", "translation_score_by_pair", "translation_length_offset_by_pair")
+_PAIR_TABLES = (
+    "translation_margin_by_pair", "translation_score_by_pair", "translation_length_offset_by_pair",
+    "translation_margin_short_by_pair", "translation_score_short_by_pair",
+)
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,16 @@ class Thresholds:
     translation_score_by_pair: Mapping[str, float] = field(default_factory=dict)
     # Per pair: the usual log length ratio of translations (post over reference).
     translation_length_offset_by_pair: Mapping[str, float] = field(default_factory=dict)
+    # Too little content, no verdict by resemblance: a post or reference of
+    # fewer words (of its canonical form) gets no semantic verdict at all...
+    min_semantic_words: int = 4
+    # ...and a post of fewer than short_post_words words is judged by the
+    # *_short_by_pair operating points where calibrated: short texts resemble
+    # far more of a bank (make calibrate measures both; README, "Verdicts as
+    # the bank grows").
+    short_post_words: int = 11
+    translation_score_short_by_pair: Mapping[str, float] = field(default_factory=dict)
+    translation_margin_short_by_pair: Mapping[str, float] = field(default_factory=dict)
     # Where these numbers came from (file, data set, date); shown in logs.
     source: str = "built-in defaults"
 
@@ -70,11 +83,17 @@ class Thresholds:
             if feature not in known or not _is_number(value):
                 raise ConfigError(f"thresholds.translation_weights: {feature!r} = {value!r}; expected one of {', '.join(known)} = number")
 
-    def translation_margin_for(self, post_lang: str, reference_lang: str) -> float:
-        return float(self.translation_margin_by_pair.get(f"{post_lang}>{reference_lang}", self.translation_margin))
+    def translation_margin_for(self, post_lang: str, reference_lang: str, *, short: bool = False) -> float:
+        pair = f"{post_lang}>{reference_lang}"
+        if short and pair in self.translation_margin_short_by_pair:
+            return float(self.translation_margin_short_by_pair[pair])
+        return float(self.translation_margin_by_pair.get(pair, self.translation_margin))
 
-    def translation_score_for(self, post_lang: str, reference_lang: str) -> float:
-        return float(self.translation_score_by_pair.get(f"{post_lang}>{reference_lang}", self.translation_score))
+    def translation_score_for(self, post_lang: str, reference_lang: str, *, short: bool = False) -> float:
+        pair = f"{post_lang}>{reference_lang}"
+        if short and pair in self.translation_score_short_by_pair:
+            return float(self.translation_score_short_by_pair[pair])
+        return float(self.translation_score_by_pair.get(pair, self.translation_score))
 
 
 def _is_number(value: object) -> bool:
@@ -126,10 +145,12 @@ def apply_overrides(base: Thresholds, overrides: Mapping[str, Any], by: str) -> 
         # An explicit margin applies to every language pair, and it is the
         # margin rule that decides, not the calibrated scorer...
         changes.setdefault("translation_margin_by_pair", {})
+        changes.setdefault("translation_margin_short_by_pair", {})
         changes.setdefault("translation_weights", {})
     if "translation_score" in overrides:
         # ...and an explicit scorer threshold replaces the per-pair ones.
         changes.setdefault("translation_score_by_pair", {})
+        changes.setdefault("translation_score_short_by_pair", {})
     return dataclasses.replace(base, **changes)
 
 

@@ -116,6 +116,10 @@ class ReferenceRows(ABC):
     def counts_by_state(self) -> dict[ReferenceState, int]:
         """Items per state at the time of the call, tombstones included."""
 
+    @abstractmethod
+    def counts_by_lang(self) -> dict[str, int]:
+        """Items that are not removed, per language (what the operating points are picked for)."""
+
 
 class VectorRows(ABC):
     """The stored embeddings, from which every index is built."""

@@ -94,7 +94,7 @@ def test_exact_hits_carry_no_margin_even_with_a_background(background: Backgroun
 
 @pytest.mark.parametrize(
     ("top_k", "depth"),
-    [(1, MIN_CANDIDATES), (MIN_CANDIDATES // CANDIDATE_HEADROOM, MIN_CANDIDATES), (17, 17 * CANDIDATE_HEADROOM), (100, 100 * CANDIDATE_HEADROOM)],
+    [(1, MIN_CANDIDATES), (MIN_CANDIDATES // CANDIDATE_HEADROOM, MIN_CANDIDATES), (40, 40 * CANDIDATE_HEADROOM), (100, 100 * CANDIDATE_HEADROOM)],
 )
 def test_search_depth_has_headroom_and_a_floor(top_k: int, depth: int) -> None:
     assert search_depth(top_k) == depth

@@ -331,3 +331,32 @@ def test_suppression_items_use_their_own_banks_thresholds(allow_floor: float, su
     result = cascade.decide(post(), [exact("bad-1"), cand("allow-1", allow_cosine, bank="allow")], top_k=10, suppression=ALLOW)
     assert (result.suppressed_by == "allow-1") is suppressed
     assert (result.verdict is Verdict.NO_MATCH) is suppressed
+
+
+# -- minimum content ----------------------------------------------------------
+
+
+def test_too_few_words_on_either_side_get_no_semantic_verdict() -> None:
+    strong = semantic("r1", margin=2.0)
+    assert classify(strong) is not None
+    assert classify(strong, post("long live the cause")) is not None  # four words: enough
+    assert classify(strong, post("long live pakistan")) is None  # three: resemblance decides nothing
+    short_ref = cand("r2", 0.9, margin=2.0, canonical="victory is near")
+    assert classify(short_ref) is None
+    # The exact and lexical paths do not depend on it.
+    assert classify(exact("r3"), post("long live pakistan")) is not None
+
+
+def test_short_posts_are_judged_by_their_own_operating_points() -> None:
+    thresholds = Thresholds(translation_margin_by_pair={"en>en": 1.1}, translation_margin_short_by_pair={"en>en": 1.5})
+    candidate = semantic("r1", margin=1.3)
+    long_post = post("volunteers are collecting blankets and food for the families in the northern valleys this week")
+    short_post = post("volunteers are collecting blankets for families")
+    assert classify(candidate, long_post, thresholds) is not None
+    assert classify(candidate, short_post, thresholds) is None
+    assert classify(semantic("r2", margin=1.6), short_post, thresholds) is not None
+    # An override of the margin applies to every pair and every length.
+    from service.core.matching.thresholds import apply_overrides
+
+    overridden = apply_overrides(thresholds, {"translation_margin": 1.2}, "test")
+    assert overridden.translation_margin_for("en", "en", short=True) == 1.2

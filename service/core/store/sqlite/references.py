@@ -173,6 +173,10 @@ class SqliteReferences(ReferenceRows):
         counts.update({ReferenceState(r[0]): int(r[1]) for r in rows})
         return counts
 
+    def counts_by_lang(self) -> dict[str, int]:
+        rows = self._db.rows("SELECT COALESCE(NULLIF(declared_lang, ''), detected_lang) AS l, COUNT(*) FROM refs WHERE state != 'removed' GROUP BY l")
+        return {str(r[0]): int(r[1]) for r in rows}
+
 
 def _live_items(cur: sqlite3.Cursor, ids: Iterable[str], now: float, missing: list[str]) -> Iterator[ReferenceItem]:
     """The live items among ``ids``, in order; the others are appended to ``missing``."""

@@ -365,16 +365,42 @@ class StateCount(_message.Message):
     def __init__(self, state: _Optional[_Union[ReferenceState, str]] = ..., count: _Optional[int] = ...) -> None: ...
 
 class CurationStats(_message.Message):
-    __slots__ = ("by_state", "banks", "index_size", "quarantine_enabled")
+    __slots__ = ("by_state", "banks", "index_size", "quarantine_enabled", "thresholds_bank_size", "thresholds_bank_by_lang", "thresholds_sized_for", "expected_fp_per_post", "target_fp_per_post", "thresholds_follow_bank")
+    class ThresholdsBankByLangEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: int
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[int] = ...) -> None: ...
+    class ExpectedFpPerPostEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: float
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
     BY_STATE_FIELD_NUMBER: _ClassVar[int]
     BANKS_FIELD_NUMBER: _ClassVar[int]
     INDEX_SIZE_FIELD_NUMBER: _ClassVar[int]
     QUARANTINE_ENABLED_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLDS_BANK_SIZE_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLDS_BANK_BY_LANG_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLDS_SIZED_FOR_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_FP_PER_POST_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FP_PER_POST_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLDS_FOLLOW_BANK_FIELD_NUMBER: _ClassVar[int]
     by_state: _containers.RepeatedCompositeFieldContainer[StateCount]
     banks: int
     index_size: int
     quarantine_enabled: bool
-    def __init__(self, by_state: _Optional[_Iterable[_Union[StateCount, _Mapping]]] = ..., banks: _Optional[int] = ..., index_size: _Optional[int] = ..., quarantine_enabled: _Optional[bool] = ...) -> None: ...
+    thresholds_bank_size: int
+    thresholds_bank_by_lang: _containers.ScalarMap[str, int]
+    thresholds_sized_for: int
+    expected_fp_per_post: _containers.ScalarMap[str, float]
+    target_fp_per_post: float
+    thresholds_follow_bank: bool
+    def __init__(self, by_state: _Optional[_Iterable[_Union[StateCount, _Mapping]]] = ..., banks: _Optional[int] = ..., index_size: _Optional[int] = ..., quarantine_enabled: _Optional[bool] = ..., thresholds_bank_size: _Optional[int] = ..., thresholds_bank_by_lang: _Optional[_Mapping[str, int]] = ..., thresholds_sized_for: _Optional[int] = ..., expected_fp_per_post: _Optional[_Mapping[str, float]] = ..., target_fp_per_post: _Optional[float] = ..., thresholds_follow_bank: _Optional[bool] = ...) -> None: ...
 
 class QueryAuditRequest(_message.Message):
     __slots__ = ("target", "actor", "action", "since", "page_size", "page_token")
