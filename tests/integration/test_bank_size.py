@@ -24,6 +24,8 @@ def english(n: int, start: int = 0) -> list[NewReference]:
 def test_thresholds_follow_adds_removes_and_a_restart(tmp_path: Path) -> None:
     engine = open_engine(tmp_path)
     try:
+        # Even before any write, matching uses the pick, not the calibrated values.
+        assert engine.curation.banks.catalog.thresholds_for("default") == engine.thresholds != CALIBRATED
         empty = engine.thresholds.translation_score_for("ps", "en")
         engine.curation.references.add(english(200), actor=ACTOR)
         grown = engine.operating_points

@@ -100,7 +100,7 @@ def test_translation(server: Running, pair: str, text: str, expected: str) -> No
 
 
 PARAPHRASES = [
-    ("en", "Last night the dam on the river by the old bridge gave way; floodwater swamped three villages and families had to climb onto their roofs.", "flood-en"),
+    ("en", "After the river dam by the old bridge collapsed in the night, floodwater covered three villages and families fled to their rooftops.", "flood-en"),
     ("en", "Three villages were flooded after the dam close to the old bridge burst overnight, leaving families stranded on rooftops.", "flood-en"),
     ("ur", "کل دوپہر پرانے شہر کے بازار میں گیس کا سلنڈر پھٹنے سے چھ دکانوں کو آگ لگ گئی اور دو دکاندار زخمی ہو گئے۔", "bazaar-ur"),
 ]

@@ -16,7 +16,8 @@ what a large bank costs.
 The signals that follow the bank: the translation scorer across languages,
 the ratio margin within one (PARAPHRASE), each with its own curves for short
 posts, and lexical containment (NEAR_DUPLICATE; one threshold for all
-languages, the strictest language's). Fingerprints need no threshold.
+languages, the strictest language's, never below the calibrated one).
+Fingerprints need no threshold.
 """
 
 from __future__ import annotations
@@ -242,8 +243,9 @@ def _picked(calibrated: Thresholds, rates: BankCurves, counts: Mapping[str, floa
     lexical = table({}, rates.near_duplicate_lexical)
     return dataclasses.replace(
         calibrated,
-        # Containment is at most 1: a pick beyond it still lets whole copies through.
-        near_duplicate_lexical=min(1.0, max(lexical.values(), default=calibrated.near_duplicate_lexical)),
+        # Never below the calibrated point (it also parts NEAR_DUPLICATE from PARAPHRASE), and at
+        # most 1: containment is at most 1, so a pick beyond it still lets whole copies through.
+        near_duplicate_lexical=min(1.0, max([calibrated.near_duplicate_lexical, *lexical.values()])),
         translation_score_by_pair=score,
         # Pairs the calibration has no curve for (an undetected language) get the strictest.
         translation_score=max(score.values(), default=calibrated.translation_score),
@@ -309,9 +311,10 @@ class BankSizer:
         return self._current
 
     def reset(self, counts: Mapping[str, int]) -> BankOperatingPoints:
+        """Start from ``counts`` (the store's), and apply the pick whether or not it changed."""
         with self._lock:
             self._counts = {lang: n for lang, n in counts.items() if n > 0}
-            return self._repick()
+            return self._repick(always=True)
 
     def added(self, items: Iterable[ReferenceItem]) -> None:
         self._change(items, +1)
@@ -328,9 +331,9 @@ class BankSizer:
                 self._counts[lang] = max(0, self._counts.get(lang, 0) + sign)
             self._repick()
 
-    def _repick(self) -> BankOperatingPoints:
+    def _repick(self, *, always: bool = False) -> BankOperatingPoints:
         picked = pick_for_bank(self._calibrated, self._rates, self._counts, self._policy, self._overrides)
-        changed = picked.thresholds != self._current.thresholds
+        changed = always or picked.thresholds != self._current.thresholds
         self._current = picked
         if changed:
             self._apply(picked.thresholds)
