@@ -17,7 +17,9 @@ import pytest
 from evaluation.scoring import CountingEmbedder, score_testset
 from evaluation.testset import Query, Reference
 from evaluation.testset import TestSet as EvalSet  # not "Test*": pytest would try to collect it
-from service.core import DEFAULT_CALIBRATION_DIR, Cascade, Embedder, Engine, NewReference, Post, Verdict, load_calibration
+from service.core import (
+    DEFAULT_CALIBRATION_DIR, BankPolicy, Cascade, Embedder, Engine, NewReference, Post, Verdict, load_calibration, pick_for_bank
+)
 from tests.support.factories import make_config
 
 pytestmark = [
@@ -47,14 +49,17 @@ QUERIES = [
 def test_eval_scoring_and_engine_match_give_the_same_answers(tmp_path: Path, real_embedder: Embedder) -> None:
     calibration = load_calibration(make_config(tmp_path / "eval"), real_embedder.model_id)
     scored = score_testset(EvalSet("report", list(REFERENCES), list(QUERIES)), CountingEmbedder(real_embedder), calibration)
-    cascade = Cascade(calibration.thresholds)
+    # The thresholds the service picks for this bank, as evaluation/bank_sizes.py picks them.
+    counts = {lang: sum(r.lang == lang for r in REFERENCES) for lang in ("en", "ur", "ps")}
+    picked = pick_for_bank(calibration.thresholds, calibration.bank_curves, counts, BankPolicy(), calibration.overrides).thresholds
+    cascade = Cascade(picked)
     by_eval = [s.decide(cascade) for s in scored.scored]
 
     engine = Engine.open(make_config(tmp_path / "var"), embedder=real_embedder)
     try:
         engine.curation.references.add([NewReference(text=r.text, id=r.id, lang=r.lang) for r in REFERENCES], actor="test")
         by_engine = engine.match([Post(q.id, q.text) for q in QUERIES])
-        assert engine.thresholds == calibration.thresholds
+        assert engine.thresholds == picked
     finally:
         engine.close()
 
