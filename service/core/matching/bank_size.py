@@ -74,16 +74,24 @@ class OperatingCurve:
         return column[j] + f * (column[j + 1] - column[j])
 
     def fp_at(self, threshold: float, size: float) -> float:
-        """The expected FP per post at ``threshold`` for ``size`` references (clamped to the target grid)."""
+        """The expected FP per post at ``threshold`` for ``size`` references (clamped to the target grid).
+
+        A threshold at least as strict as the smallest target's gives that target (half of it when
+        stricter): the curves say no more below it.
+        """
         column = self._at_size(size)  # non-increasing as the target grows
-        if threshold >= column[0]:
-            return TARGET_GRID[0] if threshold == column[0] else TARGET_GRID[0] * 0.5
-        if threshold <= column[-1]:
+        if threshold > column[0]:
+            return TARGET_GRID[0] * 0.5
+        if threshold == column[0]:
+            return TARGET_GRID[0]
+        # The first target whose threshold this one clears: where several targets share a
+        # threshold (a flat stretch, e.g. all 0 for a tiny bank), the smallest of them holds.
+        j = next((k for k in range(1, len(column)) if column[k] <= threshold), None)
+        if j is None:
             return TARGET_GRID[-1]
-        j = max(k for k in range(len(column) - 1) if column[k] >= threshold)
-        span = column[j] - column[j + 1]
-        f = (column[j] - threshold) / span if span > 0 else 1.0
-        lo, hi = math.log(TARGET_GRID[j]), math.log(TARGET_GRID[j + 1])
+        span = column[j - 1] - column[j]
+        f = (column[j - 1] - threshold) / span if span > 0 else 1.0
+        lo, hi = math.log(TARGET_GRID[j - 1]), math.log(TARGET_GRID[j])
         return float(math.exp(lo + f * (hi - lo)))
 
 

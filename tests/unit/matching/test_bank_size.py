@@ -48,6 +48,14 @@ def test_a_curve_interpolates_in_log_size_and_its_fp_is_the_inverse() -> None:
     assert c.fp_at(10.0, 1000) <= TARGET_GRID[0] and c.fp_at(-10.0, 1000) == TARGET_GRID[-1]
 
 
+def test_a_flat_stretch_reports_the_smallest_target_it_holds() -> None:
+    # A bank too small to reach most targets: every target from 0.2% on is met at threshold 0.
+    flat = OperatingCurve(tuple(tuple(0.3 if j == 0 else 0.0 for _ in SIZE_GRID) for j, _ in enumerate(TARGET_GRID)))
+    assert flat.fp_at(0.0, 1) == pytest.approx(TARGET_GRID[1])
+    assert flat.fp_at(0.15, 1) == pytest.approx(math.sqrt(TARGET_GRID[0] * TARGET_GRID[1]))
+    assert flat.fp_at(0.3, 1) == TARGET_GRID[0] and flat.fp_at(0.9, 1) < TARGET_GRID[0]
+
+
 def test_a_curve_refuses_the_wrong_shape() -> None:
     with pytest.raises(ConfigError, match="operating curve"):
         OperatingCurve(((0.9,),))
