@@ -236,15 +236,9 @@ def _effective_counts(counts: Mapping[str, int], minimum: int) -> dict[str, floa
 
 
 def _picked(calibrated: Thresholds, rates: BankCurves, counts: Mapping[str, float], target: float) -> Thresholds:
-    def threshold(curve: OperatingCurve, n: float) -> float:
-        # Not rounded: the scorer's thresholds for large banks differ in the fifth decimal.
-        return curve.threshold_for(n, target)
-
     def table(base: Mapping[str, float], curves: Mapping[str, OperatingCurve]) -> dict[str, float]:
-        out = dict(base)
-        for pair, curve in curves.items():
-            out[pair] = threshold(curve, counts.get(pair.partition(">")[2], 0.0))
-        return out
+        # Not rounded: the scorer's thresholds for large banks differ in the fifth decimal.
+        return {**base, **{pair: c.threshold_for(counts.get(pair.partition(">")[2], 0.0), target) for pair, c in curves.items()}}
 
     score = table(calibrated.translation_score_by_pair, rates.translation_score)
     margin = table(calibrated.translation_margin_by_pair, rates.paraphrase_margin)
@@ -266,23 +260,21 @@ def _picked(calibrated: Thresholds, rates: BankCurves, counts: Mapping[str, floa
 
 def _expected(thresholds: Thresholds, rates: BankCurves, counts: Mapping[str, float]) -> dict[str, float]:
     """Per direction, the expected FP per post at ``thresholds``: the worse of short and other posts."""
-    out: dict[str, float] = {}
-
-    def worst(pair: str, curve: OperatingCurve, at: Callable[[str, str, bool], float], short: bool) -> None:
-        post, _, ref = pair.partition(">")
-        out[pair] = max(out.get(pair, 0.0), curve.fp_at(at(post, ref, short), counts.get(ref, 0.0)))
-
-    score = lambda p, r, short: thresholds.translation_score_for(p, r, short=short)  # noqa: E731
-    margin = lambda p, r, short: thresholds.translation_margin_for(p, r, short=short)  # noqa: E731
+    semantic: list[tuple[Mapping[str, OperatingCurve], Callable[..., float], bool]] = [
+        (rates.paraphrase_margin, thresholds.translation_margin_for, False),
+        (rates.paraphrase_margin_short, thresholds.translation_margin_for, True),
+    ]
     if thresholds.translation_weights:
-        for pair, curve in rates.translation_score.items():
-            worst(pair, curve, score, False)
-        for pair, curve in rates.translation_score_short.items():
-            worst(pair, curve, score, True)
-    for pair, curve in rates.paraphrase_margin.items():
-        worst(pair, curve, margin, False)
-    for pair, curve in rates.paraphrase_margin_short.items():
-        worst(pair, curve, margin, True)
+        semantic += [
+            (rates.translation_score, thresholds.translation_score_for, False),
+            (rates.translation_score_short, thresholds.translation_score_for, True),
+        ]
+    out: dict[str, float] = {}
+    for curves, threshold_for, short in semantic:
+        for pair, curve in curves.items():
+            post, _, ref = pair.partition(">")
+            fp = curve.fp_at(threshold_for(post, ref, short=short), counts.get(ref, 0.0))
+            out[pair] = max(out.get(pair, 0.0), fp)
     for pair, curve in rates.near_duplicate_lexical.items():
         out[f"near_duplicate {pair}"] = curve.fp_at(thresholds.near_duplicate_lexical, counts.get(pair.partition(">")[2], 0.0))
     return {pair: round(value, 6) for pair, value in sorted(out.items())}
