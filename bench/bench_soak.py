@@ -170,14 +170,15 @@ def _die_with_parent() -> None:
 
 
 class ServerProcess:
-    def __init__(self, data_dir: Path, model_cache: Path, log_path: Path) -> None:
+    def __init__(self, data_dir: Path, model_cache: Path, log_path: Path, *, extra_args: tuple[str, ...] = (),
+                 command: list[str] | None = None) -> None:
         self.log_path = log_path
         self._log = log_path.open("wb")
         # Its own session: a Ctrl-C at the terminal reaches only us, and we stop the server after the clients.
         # The PDEATHSIG preexec is safe here: no other Python thread exists yet, and it only makes one syscall.
         self.proc = subprocess.Popen(
-            [PYTHON, "-m", "service.api.server", "--data-dir", str(data_dir), "--model-cache", str(model_cache),
-             "--host", "127.0.0.1", "--port", "0"],
+            command or [PYTHON, "-m", "service.api.server", "--data-dir", str(data_dir), "--model-cache", str(model_cache),
+                        "--host", "127.0.0.1", "--port", "0", *extra_args],
             cwd=REPO, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
             start_new_session=True, preexec_fn=_die_with_parent,  # noqa: PLW1509
         )

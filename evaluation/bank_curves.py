@@ -41,7 +41,7 @@ from evaluation.corpus import LANGS, Triple
 from evaluation.scoring import CountingEmbedder, open_scoring_engine
 from service.core import (
     SIZE_GRID, TARGET_GRID, AddOptions, BankCurves, Calibration, NewReference, OnDuplicate, OperatingCurve, Post,
-    PostCandidates, canonical_form, lexical_similarity, shingles, translation_score
+    PostCandidates, canonical_form, lexical_similarity, shingles, translation_score, word_count
 )
 
 SEARCH_TOP_K = 64
@@ -104,7 +104,7 @@ def measure_bank_curves(triples: Sequence[Triple], embedder: CountingEmbedder, c
     posts_in: dict[str, int] = defaultdict(int)
     for number, ref, post in pool_candidates(refs, embedder, calibration):
         features = post.features
-        words = len(features.canonical.split())
+        words = word_count(features.canonical)
         posts_in[f"lexical {features.lang}"] += 1
         length = "/short" if words < thresholds.short_post_words else ""
         if words >= thresholds.min_semantic_words:  # else never judged by meaning
@@ -120,7 +120,7 @@ def measure_bank_curves(triples: Sequence[Triple], embedder: CountingEmbedder, c
                     found[f"lexical {features.lang}>{item.lang}"].append((number, lexical))
             if c.cosine < thresholds.translation_cosine or words < thresholds.min_semantic_words:
                 continue
-            if item.lang not in LANGS or len(item.canonical.split()) < thresholds.min_semantic_words or same_content(item.id, ref.id):
+            if item.lang not in LANGS or word_count(item.canonical) < thresholds.min_semantic_words or same_content(item.id, ref.id):
                 continue
             score = c.margin if item.lang == features.lang else translation_score(features, c, thresholds)
             if score is not None:

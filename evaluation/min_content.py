@@ -24,7 +24,7 @@ from evaluation.bank_curves import pool_candidates, pool_references, same_line
 from evaluation.corpus import LANGS, Triple
 from evaluation.scoring import CountingEmbedder
 from evaluation.testset import build_testset
-from service.core import BankPolicy, Calibration, Verdict, lexical_similarity, pick_for_bank, prepare_text, shingles, translation_score
+from service.core import BankPolicy, Calibration, Verdict, lexical_similarity, pick_for_bank, prepare_text, shingles, translation_score, word_count
 
 # Containment before lexical.py's minimum-content rule: what the rule is chosen on.
 MIN_SHARED = 12
@@ -43,10 +43,6 @@ def _bucket(value: int, edges: Sequence[int]) -> int:
     return next(e for e in edges if value <= e)
 
 
-def words(canonical: str) -> int:
-    return len(canonical.split())
-
-
 def measure(triples: Sequence[Triple], embedder: CountingEmbedder, calibration: Calibration, seed: int) -> str:
     counts = {lang: BANK // len(LANGS) for lang in LANGS}
     thresholds = pick_for_bank(calibration.thresholds, calibration.bank_curves, counts, BankPolicy(), calibration.overrides).thresholds
@@ -62,10 +58,10 @@ def measure(triples: Sequence[Triple], embedder: CountingEmbedder, calibration: 
     # Lexical: negative pairs at the threshold with the reference the contained side: (its shingles, coverage of the post).
     lexical_neg: list[tuple[int, float]] = []
     for r in refs:
-        refs_by_len[_bucket(words(prepare_text(r.text).canonical), WORD_BUCKETS)] += 1
+        refs_by_len[_bucket(word_count(prepare_text(r.text).canonical), WORD_BUCKETS)] += 1
     for _, ref, post in pool_candidates(refs, embedder, calibration):
         f = post.features
-        b = _bucket(words(f.canonical), WORD_BUCKETS)
+        b = _bucket(word_count(f.canonical), WORD_BUCKETS)
         posts[b] += 1
         false = 0
         post_sh = shingles(f.canonical)
@@ -89,7 +85,7 @@ def measure(triples: Sequence[Triple], embedder: CountingEmbedder, calibration: 
                     hits[b] += semantic
             elif semantic:
                 false += 1
-                false_by_ref[_bucket(words(item.canonical), WORD_BUCKETS)] += 1
+                false_by_ref[_bucket(word_count(item.canonical), WORD_BUCKETS)] += 1
         positives[b] += len(LANGS) - 1
         fp_sum[b] += 1 - (1 - share) ** false
 

@@ -67,7 +67,7 @@ PUBLIC_SURFACE = sorted(
     canonical_form check_posts choose_spec features lexical_similarity load_calibration new_index
     new_reference_from_record new_version open_offline prepare_text reference_from_record reference_to_record
     result_from_record result_to_record scalar_values set_nprobe shingles train_sample_size translation_score
-    within_budget write_artifact
+    within_budget word_count write_artifact
     """.split()
 )
 

@@ -16,6 +16,7 @@ import grpc
 from service.api import convert
 from service.api._generated.nigran.v1 import admin_pb2, admin_pb2_grpc, curation_pb2, curation_pb2_grpc, matcher_pb2, matcher_pb2_grpc
 from service.api.interceptors import call_info
+from service.api.pipeline import pipelined
 from service.api.status import status_proto
 from service.api.visibility import redact, view_for
 from service.core import (
@@ -36,29 +37,45 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServicer):  # type: ignore[misc]
         self._engine = engine
         self._auth = config.server.auth
         self._budget = config.server.match_budget_seconds or None
+        self._stream_window = config.server.match_stream_window
 
     def Match(self, request: matcher_pb2.MatchRequest, context: grpc.ServicerContext) -> Any:
-        info = call_info()
+        call_info().posts += len(request.posts)
+        return self._match(request, context)
+
+    def _match(self, request: matcher_pb2.MatchRequest, context: grpc.ServicerContext) -> Any:
         posts = convert.posts_from_pb(request)
-        info.posts += len(posts)
         results = self._engine().match(
             posts, banks=tuple(request.banks), top_k=request.top_k, exhaustive=request.exhaustive,
             stop=within_budget(_caller_gone(context), self._budget),
         )
-        return convert.results_to_pb(redact(results, view_for(info.role, self._auth)))
+        return convert.results_to_pb(redact(results, view_for(call_info().role, self._auth)))
 
     def MatchStream(self, requests: Iterator[matcher_pb2.MatchRequest], context: grpc.ServicerContext) -> Iterator[Any]:
-        """One response per request message; a refused message gets its error, and the stream goes on."""
-        while True:
+        """One response per request message, in order; a refused message gets its error, and the stream goes on.
+
+        Up to ``server.match_stream_window`` messages are matched at once, so a
+        client that keeps many in flight gets batch throughput (pipeline.py).
+        """
+        info = call_info()
+
+        def answer(request: matcher_pb2.MatchRequest) -> Any:
             try:
-                request = next(requests)
-                yield self.Match(request, context)
-            except StopIteration:
-                return
+                return self._match(request, context)
             except NigranError as exc:
-                if not context.is_active():
-                    return  # the client has gone: nobody to answer
-                yield matcher_pb2.MatchResponse(error=status_proto(exc))
+                return refused(exc)
+
+        def refused(exc: Exception) -> Any:
+            if not context.is_active():
+                return None  # the client has gone: nobody to answer
+            return matcher_pb2.MatchResponse(error=status_proto(exc)) if isinstance(exc, NigranError) else None
+
+        for response in pipelined(
+            requests, answer, window=self._stream_window, recoverable=lambda exc: isinstance(exc, NigranError), refused=refused
+        ):
+            # Counted here, on the call's own thread, not by the workers.
+            info.posts += len(response.results)
+            yield response
 
 
 class CurationServicer(curation_pb2_grpc.CurationServicer):  # type: ignore[misc]

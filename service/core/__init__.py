@@ -35,7 +35,7 @@ from service.core.matching.background import Background
 from service.core.matching.bank_size import SIZE_GRID, TARGET_GRID, BankCurves, BankOperatingPoints, BankPolicy, OperatingCurve, pick_for_bank
 from service.core.matching.calibration import BACKGROUND_FILE, Calibration, load_calibration
 from service.core.matching.cascade import Cascade, translation_score
-from service.core.matching.lexical import lexical_similarity, shingles
+from service.core.matching.lexical import lexical_similarity, shingles, word_count
 from service.core.matching.thresholds import Thresholds, scalar_values
 from service.core.matching.translation import FEATURES, features
 from service.core.observe import Observer
@@ -158,5 +158,6 @@ __all__ = [
     "train_sample_size",
     "translation_score",
     "within_budget",
+    "word_count",
     "write_artifact",
 ]

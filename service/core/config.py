@@ -159,6 +159,9 @@ class ServerConfig:
     # Unary calls beyond this get RESOURCE_EXHAUSTED at once. Health checks are
     # never counted, and max_workers - streams - unary threads stay free for them.
     max_concurrent_unary: int = 20
+    # MatchStream messages matched at once per stream, answered in order: a
+    # client that keeps many in flight gets batch throughput. 1: one at a time.
+    match_stream_window: int = 32
     # A request stream that sends nothing for this long is ended (DEADLINE_EXCEEDED).
     stream_idle_seconds: float = 60.0
     # Match work (per call, or per MatchStream message) stops at the next batch
@@ -190,6 +193,8 @@ class ServerConfig:
                 "server: max_concurrent_streams and max_concurrent_unary must be at least 1 and leave at least one of "
                 f"max_workers ({self.max_workers}) free for health checks"
             )
+        if not isinstance(self.match_stream_window, int) or isinstance(self.match_stream_window, bool) or not 1 <= self.match_stream_window <= 256:
+            raise ConfigError(f"server.match_stream_window must be a whole number from 1 to 256, got {self.match_stream_window!r}")
         for name in ("match_budget_seconds", "memory_trim_seconds"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:

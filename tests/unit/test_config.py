@@ -52,3 +52,11 @@ def test_time_settings_must_be_seconds(tmp_path: Path, name: str, value: str) ->
     path.write_text(f"[server]\n{name} = {value}\n", encoding="utf-8")
     with pytest.raises(ConfigError, match=name):
         NigranConfig.load(path)
+
+
+@pytest.mark.parametrize("value", ["0", "257", "2.5", "true"])
+def test_match_stream_window_must_be_a_whole_number_in_range(tmp_path: Path, value: str) -> None:
+    path = tmp_path / "nigran.toml"
+    path.write_text(f"[server]\nmatch_stream_window = {value}\n")
+    with pytest.raises(ConfigError, match="match_stream_window"):
+        NigranConfig.load(path)

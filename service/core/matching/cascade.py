@@ -25,7 +25,7 @@ import dataclasses
 from typing import Callable, Sequence
 
 from service.core.domain import VERDICT_STRENGTH, Candidate, Match, PostFeatures, PostResult, Signal, Verdict
-from service.core.matching.lexical import lexical_similarity, shingles
+from service.core.matching.lexical import lexical_similarity, shingles, word_count
 from service.core.matching.thresholds import Thresholds
 from service.core.matching.translation import features, probability
 
@@ -51,8 +51,8 @@ class Cascade:
             return _match(candidate, Verdict.NEAR_DUPLICATE, Signal.LEXICAL, lexical)
         if candidate.cosine < thresholds.translation_cosine:
             return None
-        words = len(post.canonical.split())
-        if min(words, len(item.canonical.split())) < thresholds.min_semantic_words:
+        words = word_count(post.canonical)
+        if min(words, word_count(item.canonical)) < thresholds.min_semantic_words:
             return None
         short = words < thresholds.short_post_words
         semantic = semantic_verdict(post.lang, item.lang)

@@ -9,6 +9,7 @@ reference wrapped in commentary is contained in the post.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 SHINGLE_CHARS = 5
 # Below this many shared shingles (about three short words) containment is
@@ -26,6 +27,14 @@ CONTAINED_MIN_SHINGLES = 80
 CONTAINED_MIN_COVERAGE = 0.3
 
 
+# A post meets up to 128 candidates and a reference meets many posts, so the
+# same text's shingles were rebuilt hundreds of times per call (most of the
+# cascade's time, cProfile). A shingle set of a post-sized text is about 20 KB:
+# this bounds the cache near 40 MB.
+SHINGLE_CACHE_TEXTS = 2048
+
+
+@lru_cache(maxsize=SHINGLE_CACHE_TEXTS)
 def shingles(canonical: str, size: int = SHINGLE_CHARS) -> frozenset[str]:
     text = f" {canonical} "
     if len(text) <= size:
@@ -61,3 +70,9 @@ def lexical_similarity(a: frozenset[str], b: frozenset[str]) -> LexicalScore:
     shared = len(a & b)
     shorter, longer = sorted((len(a), len(b)))
     return LexicalScore(containment=shared / shorter, shared=shared, shorter=shorter, longer=longer)
+
+
+@lru_cache(maxsize=SHINGLE_CACHE_TEXTS)
+def word_count(canonical: str) -> int:
+    """Words of a canonical form (the minimum-content rules count them per candidate)."""
+    return len(canonical.split())
