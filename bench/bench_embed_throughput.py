@@ -7,6 +7,13 @@ baseline's (min cosine), so a faster setting that changes verdicts shows up.
 
     .venv/bin/python bench/bench_embed_throughput.py --texts-from ../shared/data --n 1000
     python bench/bench_embed_throughput.py --device cuda --dtypes fp32,fp16 --batch-sizes 32,128,512
+
+With ``--backends torch,onnx-int8`` it times the service's own encoder
+backends instead (``model_embedder``: tokenisation, token-length batches,
+pooling included), on the same texts in the same run, repeats interleaved so
+that a noisy neighbour slows every backend alike, each compared with torch:
+
+    .venv/bin/python bench/bench_embed_throughput.py --backends torch,onnx-int8 --batch-sizes 1,8,32 --n 1000 --repeats 5
 """
 
 from __future__ import annotations
@@ -48,7 +55,11 @@ def main() -> None:
     parser.add_argument("--model-cache", type=Path, default=REPO / "var")
     parser.add_argument("--cpu-baseline-n", type=int, default=200, help="texts for the CPU fp32 baseline")
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--backends", help="time these encoder backends (comma-separated, e.g. torch,onnx-int8) instead of dtypes")
     args = parser.parse_args()
+    if args.backends:
+        compare_backends(args)
+        return
 
     import numpy as np
     import torch
@@ -108,6 +119,49 @@ def main() -> None:
     print(json.dumps(report, indent=2))
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
+
+
+def compare_backends(args: argparse.Namespace) -> None:
+    import os
+    import platform
+
+    import numpy as np
+
+    from service.core import ModelConfig, model_embedder
+
+    texts = load_texts(args.texts_from, args.n)
+    runs = [(backend, int(batch)) for backend in args.backends.split(",") for batch in args.batch_sizes.split(",")]
+    embedders = {run: model_embedder(ModelConfig(backend=run[0], batch_size=run[1]), args.model_cache) for run in runs}
+    for embedder in embedders.values():
+        embedder.embed(texts[:64])  # warm-up: first-call allocations, kernel choice
+    rates: dict[tuple[str, int], list[float]] = {run: [] for run in runs}
+    vectors: dict[tuple[str, int], np.ndarray] = {}
+    for _ in range(args.repeats):
+        for run, embedder in embedders.items():
+            started = time.perf_counter()
+            vectors[run] = embedder.embed(texts)
+            rates[run].append(len(texts) / (time.perf_counter() - started))
+    baseline = next((run for run in runs if run[0] == "torch"), runs[0])
+    report: dict[str, object] = {
+        "texts": len(texts), "repeats": args.repeats, "cpu": platform.processor() or platform.machine(),
+        "cores": len(os.sched_getaffinity(0)), "baseline": f"{baseline[0]} batch {baseline[1]}", "runs": [],
+    }
+    print("| backend | batch | sentences/s (median) | vs baseline | cosine to baseline, mean | min |")
+    print("|---|---|---|---|---|---|")
+    base_rate = statistics.median(rates[baseline])
+    for run in runs:
+        cosine = np.sum(vectors[run] * vectors[baseline], axis=1)
+        rate = statistics.median(rates[run])
+        row = {
+            "backend": run[0], "batch": run[1], "model_id": embedders[run].model_id,
+            "sentences_per_s_median": round(rate, 1), "all_rates": [round(r, 1) for r in rates[run]],
+            "speedup_vs_baseline": round(rate / base_rate, 2),
+            "cosine_to_baseline_mean": round(float(cosine.mean()), 5), "cosine_to_baseline_min": round(float(cosine.min()), 5),
+        }
+        report["runs"].append(row)  # type: ignore[union-attr]
+        print(f"| {run[0]} | {run[1]} | {rate:.1f} | {rate / base_rate:.2f}x | {cosine.mean():.5f} | {cosine.min():.5f} |")
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
 
 
 if __name__ == "__main__":

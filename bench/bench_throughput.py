@@ -19,7 +19,10 @@ machine's noise falls on both servers alike:
 - one client, one MatchStream keeping ``--stream-in-flight`` single-post
   messages in flight (Nigran);
 - exact re-uploads (references with case, spacing and punctuation changed),
-  batches of ``--reupload-batch`` (Nigran);
+  batches of ``--reupload-batch`` (Nigran), each copy new to the server;
+- the same batch of re-uploads once more, as a viral post comes back byte
+  for byte: its preparation is remembered (text/prepare.py), so this is the
+  fingerprint path alone (Nigran);
 - one post per call, one client, one call at a time: latency (both).
 
 Each rate is the median over ``--rounds`` rounds; ratios are to the naive
@@ -195,7 +198,7 @@ def main() -> None:
             warm = take(32)
             naive.single_post_clients(warm)
             nigran.single_post_clients(warm)
-            rates: dict[str, list[float]] = {k: [] for k in ("naive_clients", "nigran_clients", "nigran_batches", "nigran_stream", "nigran_reuploads")}
+            rates: dict[str, list[float]] = {k: [] for k in ("naive_clients", "nigran_clients", "nigran_batches", "nigran_stream", "nigran_reuploads", "nigran_reuploads_seen")}
             for r in range(args.rounds):
                 print(f"round {r + 1}/{args.rounds} ...", file=sys.stderr, flush=True)
                 rates["naive_clients"].append(naive.single_post_clients(take(args.posts)))
@@ -207,6 +210,7 @@ def main() -> None:
                 if any(p.verdict != matcher_pb2.REUPLOAD for p in results):
                     raise RuntimeError("an exact re-upload was not answered REUPLOAD")
                 rates["nigran_reuploads"].append(rate)
+                rates["nigran_reuploads_seen"].append(nigran.batches(block, args.reupload_batch)[0])
             latency = {
                 "naive_p50_ms": median(naive.latencies_ms(take(args.latency_calls))),
                 "nigran_p50_ms": median(nigran.latencies_ms(take(args.latency_calls))),

@@ -20,8 +20,8 @@ from evaluation.report import evaluate, markdown, pr_curves, target_status, writ
 from evaluation.scoring import CountingEmbedder, score_testset
 from evaluation.testset import build_testset
 from service.core import (
-    BACKGROUND_FILE, DEFAULT_CALIBRATION_DIR, Background, Calibration, ModelConfig, NigranConfig,
-    SentenceTransformerEmbedder, Thresholds, load_calibration, prepare_text
+    BACKENDS, BACKGROUND_FILE, DEFAULT_CALIBRATION_DIR, Background, Calibration, ModelConfig, NigranConfig, Thresholds,
+    load_calibration, model_embedder, prepare_text
 )
 
 REPO = Path(__file__).resolve().parent.parent
@@ -45,8 +45,14 @@ def load_parts(data_dir: Path) -> tuple[list[str], dict[str, list[Triple]]]:
     return [p.name for p in corpora], parts
 
 
-def embedder_for(model_cache: Path, cache: Path | None = None) -> CountingEmbedder:
-    embedder = CountingEmbedder(SentenceTransformerEmbedder(ModelConfig(), model_cache))
+def config_for(args: argparse.Namespace, calibration_dir: Path) -> NigranConfig:
+    """The service's configuration for the chosen backend, with calibrations under ``calibration_dir``."""
+    return NigranConfig(calibration_dir=calibration_dir, model=ModelConfig(backend=args.backend))
+
+
+def embedder_for(args: argparse.Namespace) -> CountingEmbedder:
+    embedder = CountingEmbedder(model_embedder(ModelConfig(backend=args.backend), args.model_cache))
+    cache: Path | None = args.embedding_cache
     if cache is not None and embedder.load(cache):
         log.warning("reusing embeddings saved in %s (--embedding-cache)", cache)
     return embedder
@@ -69,8 +75,10 @@ def build_background(triples: list[Triple], embedder: CountingEmbedder, per_lang
 def cmd_calibrate(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     corpora, parts = load_parts(args.data_dir)
-    embedder = embedder_for(args.model_cache, args.embedding_cache)
+    embedder = embedder_for(args)
     model_id = embedder.inner.model_id
+    out = config_for(args, args.out).model_calibration_dir
+    assert out is not None
     background = build_background(parts["background"], embedder, args.background_per_lang, model_id)
     n_refs, n_neg = (None, None) if args.full else CALIBRATE_SAMPLE
     ts = build_testset(parts["calibration"], "calibration", n_references=n_refs, n_negatives=n_neg, seed=SEED)
@@ -80,10 +88,11 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     curves, pairs = measure_bank_curves(parts["calibration"], embedder, Calibration(thresholds, background))
     if args.embedding_cache is not None:
         embedder.save(args.embedding_cache)
-    args.out.mkdir(parents=True, exist_ok=True)
-    background.save(args.out / BACKGROUND_FILE)
+    out.mkdir(parents=True, exist_ok=True)
+    background.save(out / BACKGROUND_FILE)
     provenance = {
         "model_id": model_id,
+        "backend": args.backend,
         "corpora": "+".join(corpora),
         "data_dir": str(args.data_dir),
         "split": "calibration",
@@ -92,23 +101,24 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         "seed": SEED,
         "date": today(),
     }
-    path = write_calibration(args.out, thresholds, points, provenance, curves)
+    path = write_calibration(out, thresholds, points, provenance, curves)
     print(json.dumps(json.loads(path.read_text(encoding="utf-8"))["thresholds"], indent=2, ensure_ascii=False))
-    print(f"wrote {path} and {args.out / BACKGROUND_FILE} in {time.perf_counter() - started:.0f}s ({embedder.count} embeddings)")
+    print(f"wrote {path} and {out / BACKGROUND_FILE} in {time.perf_counter() - started:.0f}s ({embedder.count} embeddings)")
     return 0
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     corpora, parts = load_parts(args.data_dir)
-    embedder = embedder_for(args.model_cache, args.embedding_cache)
+    embedder = embedder_for(args)
     model_id = embedder.inner.model_id
-    calibration = load_calibration(NigranConfig(calibration_dir=args.calibration_dir), model_id)
+    config = config_for(args, args.calibration_dir)
+    calibration = load_calibration(config, model_id)
     thresholds = calibration.thresholds
     # Ordinary text from the calibration split: the background part's sentences are distractors here (bank_sizes.py).
     background = build_background(parts["calibration"], embedder, args.background_per_lang, model_id)
     if calibration.background is None:
-        print(f"no calibration for {model_id} in {args.calibration_dir}: calibrating in this run", file=sys.stderr)
+        print(f"no calibration for {model_id} in {config.model_calibration_dir}: calibrating in this run", file=sys.stderr)
     scored = {}
     testsets = {}
     for part, (n_refs, n_neg) in EVAL_SAMPLE.items():
@@ -130,6 +140,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - started
     meta = {
         "model_id": model_id,
+        "backend": args.backend,
         "corpora": corpora,
         "data_dir": str(args.data_dir),
         "mode": "full" if args.full else "sample",
@@ -184,8 +195,8 @@ def cmd_min_content(args: argparse.Namespace) -> int:
     from evaluation.min_content import measure
 
     _, parts = load_parts(args.data_dir)
-    embedder = embedder_for(args.model_cache, args.embedding_cache)
-    calibration = load_calibration(NigranConfig(calibration_dir=args.calibration_dir), embedder.inner.model_id)
+    embedder = embedder_for(args)
+    calibration = load_calibration(config_for(args, args.calibration_dir), embedder.inner.model_id)
     table = measure(parts["calibration"], embedder, calibration, SEED)
     print(table)
     if args.embedding_cache is not None:
@@ -209,11 +220,21 @@ def main(argv: list[str] | None = None) -> int:
             "--embedding-cache", type=Path, default=None,
             help="keep the model's vectors in this .npz between runs (same model only); by default nothing is kept",
         )
+        p.add_argument(
+            "--backend", choices=BACKENDS, default=ModelConfig().backend,
+            help="the encoder to measure or calibrate; its calibration is read from (and written to) its own directory",
+        )
     sub.choices["eval"].add_argument("--out", type=Path, default=REPO / "eval_out")
     for name in ("eval", "min-content"):
-        sub.choices[name].add_argument("--calibration-dir", type=Path, default=DEFAULT_CALIBRATION_DIR)
+        sub.choices[name].add_argument(
+            "--calibration-dir", type=Path, default=DEFAULT_CALIBRATION_DIR,
+            help="the calibrations' directory; backends other than torch read the subdirectory named after them",
+        )
     sub.choices["eval"].add_argument("--publish", type=Path, help="also copy the table, JSON and plot here (docs/eval)")
-    sub.choices["calibrate"].add_argument("--out", type=Path, default=DEFAULT_CALIBRATION_DIR)
+    sub.choices["calibrate"].add_argument(
+        "--out", type=Path, default=DEFAULT_CALIBRATION_DIR,
+        help="the calibrations' directory; backends other than torch write the subdirectory named after them",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     commands = {"eval": cmd_eval, "calibrate": cmd_calibrate, "min-content": cmd_min_content}

@@ -11,7 +11,7 @@ from index_builder.build import DEFAULT_RECALL_FLOOR, DEFAULT_RECALL_QUERIES, Bu
 from index_builder.screen import screen, with_threads
 from index_builder.screening import ScreenOptions
 from index_builder.sources import FORMATS, Columns
-from service.core import INDEX_TYPES, NigranConfig, NigranError, SentenceTransformerEmbedder
+from service.core import INDEX_TYPES, NigranConfig, NigranError, model_embedder
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -23,7 +23,7 @@ def _common(p: argparse.ArgumentParser) -> None:
         p.add_argument(f"--{col}-column", default=col, help=f"input column holding the {col} (default {col!r})")
     p.add_argument("--work-dir", type=Path, help="resumable job state (default DATA_DIR/jobs/<job hash>)")
     p.add_argument("--restart", action="store_true", help="discard finished batches of an interrupted run")
-    p.add_argument("--threads", type=int, help="torch threads (per Ray actor with --engine ray); default all cores")
+    p.add_argument("--threads", type=int, help="encoder threads, torch or onnxruntime (per Ray actor with --engine ray); default all cores")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
                     nprobe=args.nprobe, m=args.m, recall_floor=args.recall_floor, recall_queries=args.recall_queries,
                     work_dir=args.work_dir, restart=args.restart, rejects=args.rejects, progress=not args.no_progress,
                 ),
-                SentenceTransformerEmbedder(config.model, config.model_cache_dir),
+                model_embedder(config.model, config.model_cache_dir),
             )
         else:
             summary = screen(  # type: ignore[assignment]

@@ -5,6 +5,7 @@ Examples::
     nigran add --lang ur --bank demo --label org:example "متن یہاں"
     nigran add --file refs.jsonl          # one {"text": ..., "lang": ..., ...} per line
     nigran match "some post text"
+    nigran compare "a post" "a reference"    # every signal against its threshold; no bank is read
     nigran get REFERENCE_ID
     nigran remove REFERENCE_ID
     nigran health
@@ -98,6 +99,9 @@ def run(args: argparse.Namespace) -> int:
             stub_m = matcher_pb2_grpc.MatcherStub(channel)
             request_m = convert.match_request_to_pb(posts, banks=tuple(args.bank), top_k=args.top_k, exhaustive=args.exhaustive)
             _print(stub_m.Match(request_m, metadata=md, timeout=args.timeout))
+        elif args.command == "compare":
+            stub_m = matcher_pb2_grpc.MatcherStub(channel)
+            _print(stub_m.Compare(convert.compare_request_to_pb(args.text_a, args.text_b), metadata=md, timeout=args.timeout))
         elif args.command == "get":
             stub = curation_pb2_grpc.CurationStub(channel)
             _print(stub.GetReference(curation_pb2.GetReferenceRequest(id=args.id), metadata=md, timeout=args.timeout))
@@ -130,7 +134,10 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("text", nargs="*", help="texts to add")
     add.add_argument("--file", type=Path, help="JSONL file: text, and optionally id, lang, bank, labels, metadata")
     add.add_argument("--id", default="", help="id for a single text")
-    add.add_argument("--lang", default="", choices=["", *SUPPORTED_LANGUAGES])
+    add.add_argument(
+        "--lang", default="",
+        help=f"{', '.join(SUPPORTED_LANGUAGES)}, or a BCP 47 tag or ISO 639-3 code of one (ur-PK, pus); default: detected",
+    )
     add.add_argument("--bank", default=DEFAULT_BANK)
     add.add_argument("--label", action="append", default=[], help="repeatable, e.g. org:example")
     match = sub.add_parser("match", help="match posts")
@@ -142,6 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--exhaustive", action="store_true",
         help="embed exact re-uploads too, listing every match (default: their exact copies, without the model)",
     )
+    compare = sub.add_parser("compare", help="judge text A as a post against text B as a reference, with every signal")
+    compare.add_argument("text_a")
+    compare.add_argument("text_b")
     get = sub.add_parser("get", help="show a reference item")
     get.add_argument("id")
     remove = sub.add_parser("remove", help="remove reference items (keeps a tombstone)")

@@ -44,6 +44,8 @@ EXPORTED_FOR_USERS = {
     "CompactionConfig": "a NigranConfig section", "ServerConfig": "a NigranConfig section",
     "BankPolicy": "a NigranConfig section", "BankOperatingPoints": "Engine.operating_points returns it",
     "BUNDLED_MODEL": "the default ModelConfig.name",
+    # The torch backend by name, for code that wants it whatever the config says (tests, bench/).
+    "SentenceTransformerEmbedder": "the torch encoder backend",
     # Reading index_builder screen output back (the inverse of result_to_record).
     "result_from_record": "reading screening output",
 }
@@ -54,17 +56,17 @@ CLIENT_LAYERS = ("service.api", "service.cli", "service.cli_curation", "index_bu
 # The public surface, pinned: adding to it (or dropping from it) is a deliberate change.
 PUBLIC_SURFACE = sorted(
     """
-    BACKGROUND_FILE BUNDLED_MODEL DEFAULT_BANK DEFAULT_CALIBRATION_DIR FEATURES INDEX_TYPES NO_ID SIZE_GRID TARGET_GRID
+    BACKENDS BACKGROUND_FILE BUNDLED_MODEL DEFAULT_BANK DEFAULT_CALIBRATION_DIR FEATURES INDEX_TYPES NO_ID SIZE_GRID TARGET_GRID
     SUPPORTED_LANGUAGES AddOptions AddOutcome AlreadyExists AuditEntry Cancelled AuditQuery AuthConfig Background Bank
     BankChanges BankKind BankCurves BankOperatingPoints BankPolicy OperatingCurve pick_for_bank
-    Calibration Candidate Cascade CompactionConfig ConfigError Curation CurationStats Embedder Engine ExactRerank
+    Calibration Candidate Cascade Comparison CompactionConfig ConfigError Curation CurationStats Embedder Engine ExactRerank
     ExportPage FaissIndex FailedPrecondition Feedback FeedbackSummary FeedbackVerdict ImportSummary IndexCorrupt
-    IndexSpec IndexType InvalidInput LimitExceeded Limits LoadedIndex Manifest Match MatchRate ModelConfig ModelError
+    IndexSpec IndexType InvalidInput LimitExceeded Limits LoadedIndex Manifest Match MatchRate Measure ModelConfig ModelError
     ModelMismatch ModelProvisionError Neighbourhoods NewReference NigranConfig NigranError NotFound NotReady
     Observer OfflineCuration OnDuplicate OnExistingId OnInvalid OnMissingBank Post PostCandidates PostFeatures PostResult
     PreparedText QuarantineConfig ReferenceItem ReferenceQuery ReferenceState ReferenceStats Rejected
-    SentenceTransformerEmbedder ServerConfig Signal StateChange StopCheck Thresholds VectorIndex VectorLookup Verdict
-    canonical_form check_posts choose_spec features lexical_similarity load_calibration new_index
+    SentenceTransformerEmbedder ServerConfig Signal SignalScore StateChange StopCheck Thresholds VectorIndex VectorLookup Verdict
+    canonical_form check_posts choose_spec features lexical_similarity load_calibration model_embedder new_index
     new_reference_from_record new_version open_offline prepare_text reference_from_record reference_to_record
     result_from_record result_to_record scalar_values set_nprobe shingles train_sample_size translation_score
     within_budget word_count write_artifact

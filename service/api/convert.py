@@ -16,10 +16,10 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from service.api._generated.nigran.v1 import admin_pb2, curation_pb2, matcher_pb2
 from service.core import (
-    DEFAULT_BANK, AuditEntry, AuditQuery, Bank, BankChanges, BankKind, CurationStats, Feedback, FeedbackSummary,
-    FeedbackVerdict, ImportSummary, InvalidInput, LoadedIndex, Match, MatchRate, NewReference, Post, PostResult,
-    ReferenceItem, ReferenceQuery, ReferenceState, ReferenceStats, Signal, StateChange, Thresholds, Verdict,
-    scalar_values
+    DEFAULT_BANK, AuditEntry, AuditQuery, Bank, BankChanges, BankKind, Comparison, CurationStats, Feedback,
+    FeedbackSummary, FeedbackVerdict, ImportSummary, InvalidInput, LoadedIndex, Match, MatchRate, Measure,
+    NewReference, Post, PostResult, ReferenceItem, ReferenceQuery, ReferenceState, ReferenceStats, Signal,
+    SignalScore, StateChange, Thresholds, Verdict, scalar_values
 )
 
 #: Trailing metadata key of ExportReferences: the cursor to pass as `after` next time.
@@ -40,6 +40,16 @@ _SIGNAL_TO_PB = {
     Signal.SEMANTIC: matcher_pb2.SEMANTIC,
 }
 _SIGNAL_FROM_PB = {v: k for k, v in _SIGNAL_TO_PB.items()}
+
+_MEASURE_TO_PB = {
+    Measure.FINGERPRINT: matcher_pb2.MEASURE_FINGERPRINT,
+    Measure.LEXICAL: matcher_pb2.MEASURE_LEXICAL,
+    Measure.COSINE: matcher_pb2.MEASURE_COSINE,
+    Measure.WORDS: matcher_pb2.MEASURE_WORDS,
+    Measure.TRANSLATION_SCORE: matcher_pb2.MEASURE_TRANSLATION_SCORE,
+    Measure.MARGIN: matcher_pb2.MEASURE_MARGIN,
+}
+_MEASURE_FROM_PB = {v: k for k, v in _MEASURE_TO_PB.items()}
 
 _STATE_TO_PB = {
     ReferenceState.ACTIVE: curation_pb2.ACTIVE,
@@ -161,6 +171,7 @@ def result_to_pb(result: PostResult) -> matcher_pb2.PostResult:
         matches=[match_to_pb(m) for m in result.matches],
         detected_lang=result.detected_lang,
         suppressed_by=result.suppressed_by,
+        fingerprint=result.fingerprint,
     )
 
 
@@ -171,11 +182,45 @@ def result_from_pb(pb: matcher_pb2.PostResult) -> PostResult:
         matches=tuple(match_from_pb(m) for m in pb.matches),
         detected_lang=pb.detected_lang,
         suppressed_by=pb.suppressed_by,
+        fingerprint=pb.fingerprint,
     )
 
 
 def results_to_pb(results: Sequence[PostResult]) -> matcher_pb2.MatchResponse:
     return matcher_pb2.MatchResponse(results=[result_to_pb(r) for r in results])
+
+
+def compare_request_to_pb(text_a: str, text_b: str) -> matcher_pb2.CompareRequest:
+    return matcher_pb2.CompareRequest(text_a=text_a, text_b=text_b)
+
+
+def comparison_to_pb(comparison: Comparison) -> matcher_pb2.CompareResponse:
+    return matcher_pb2.CompareResponse(
+        verdict=_VERDICT_TO_PB[comparison.verdict],
+        reason=comparison.reason,
+        lang_a=comparison.lang_a,
+        lang_b=comparison.lang_b,
+        fingerprint_a=comparison.fingerprint_a,
+        fingerprint_b=comparison.fingerprint_b,
+        signals=[
+            matcher_pb2.SignalScore(measure=_MEASURE_TO_PB[s.measure], score=s.score, threshold=s.threshold, cleared=s.cleared)
+            for s in comparison.signals
+        ],
+        decided_by=matcher_pb2.MEASURE_UNSPECIFIED if comparison.decided_by is None else _MEASURE_TO_PB[comparison.decided_by],
+    )
+
+
+def comparison_from_pb(pb: matcher_pb2.CompareResponse) -> Comparison:
+    return Comparison(
+        verdict=_VERDICT_FROM_PB[pb.verdict],
+        reason=pb.reason,
+        lang_a=pb.lang_a,
+        lang_b=pb.lang_b,
+        fingerprint_a=pb.fingerprint_a,
+        fingerprint_b=pb.fingerprint_b,
+        signals=tuple(SignalScore(_MEASURE_FROM_PB[s.measure], s.score, s.threshold) for s in pb.signals),
+        decided_by=_MEASURE_FROM_PB.get(pb.decided_by),
+    )
 
 
 # -- reference items ----------------------------------------------------------------

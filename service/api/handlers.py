@@ -51,6 +51,13 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServicer):  # type: ignore[misc]
         )
         return convert.results_to_pb(redact(results, view_for(call_info().role, self._auth)))
 
+    def Compare(self, request: matcher_pb2.CompareRequest, context: grpc.ServicerContext) -> Any:
+        call_info().posts += 1
+        comparison = self._engine().compare(
+            request.text_a, request.text_b, stop=within_budget(_caller_gone(context), self._budget)
+        )
+        return convert.comparison_to_pb(comparison)
+
     def MatchStream(self, requests: Iterator[matcher_pb2.MatchRequest], context: grpc.ServicerContext) -> Iterator[Any]:
         """One response per request message, in order; a refused message gets its error, and the stream goes on.
 

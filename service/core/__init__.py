@@ -9,16 +9,16 @@ else in the package is an implementation detail that may change.
 
 from service.core.cancellation import StopCheck, within_budget
 from service.core.config import (
-    BUNDLED_MODEL, DEFAULT_CALIBRATION_DIR, AuthConfig, CompactionConfig, Limits, ModelConfig, NigranConfig,
+    BACKENDS, BUNDLED_MODEL, DEFAULT_CALIBRATION_DIR, AuthConfig, CompactionConfig, Limits, ModelConfig, NigranConfig,
     QuarantineConfig, ServerConfig
 )
 from service.core.curation.service import Curation
 from service.core.domain import (
     DEFAULT_BANK, SUPPORTED_LANGUAGES, AddOptions, AddOutcome, AuditEntry, AuditQuery, Bank, BankChanges, BankKind,
-    Candidate, CurationStats, ExportPage, Feedback, FeedbackSummary, FeedbackVerdict, ImportSummary, LoadedIndex,
-    Match, MatchRate, Neighbourhoods, NewReference, OnDuplicate, OnExistingId, OnInvalid, OnMissingBank, Post,
-    PostCandidates, PostFeatures, PostResult, ReferenceItem, ReferenceQuery, ReferenceState, ReferenceStats, Rejected,
-    Signal, StateChange, Verdict
+    Candidate, Comparison, CurationStats, ExportPage, Feedback, FeedbackSummary, FeedbackVerdict, ImportSummary,
+    LoadedIndex, Match, MatchRate, Measure, Neighbourhoods, NewReference, OnDuplicate, OnExistingId, OnInvalid,
+    OnMissingBank, Post, PostCandidates, PostFeatures, PostResult, ReferenceItem, ReferenceQuery, ReferenceState,
+    ReferenceStats, Rejected, Signal, SignalScore, StateChange, Verdict
 )
 from service.core.embedding.embedder import Embedder, SentenceTransformerEmbedder
 from service.core.engine import Engine
@@ -45,9 +45,10 @@ from service.core.records import (
 from service.core.text.normalize import canonical_form
 from service.core.text.prepare import PreparedText, prepare_text
 from service.core.validation import check_posts
-from service.core.wiring import OfflineCuration, open_offline
+from service.core.wiring import OfflineCuration, model_embedder, open_offline
 
 __all__ = [
+    "BACKENDS",
     "BACKGROUND_FILE",
     "BUNDLED_MODEL",
     "DEFAULT_BANK",
@@ -74,6 +75,7 @@ __all__ = [
     "Cancelled",
     "Candidate",
     "Cascade",
+    "Comparison",
     "CompactionConfig",
     "ConfigError",
     "Curation",
@@ -98,6 +100,7 @@ __all__ = [
     "Manifest",
     "Match",
     "MatchRate",
+    "Measure",
     "ModelConfig",
     "ModelError",
     "ModelMismatch",
@@ -130,6 +133,7 @@ __all__ = [
     "SentenceTransformerEmbedder",
     "ServerConfig",
     "Signal",
+    "SignalScore",
     "StateChange",
     "StopCheck",
     "Thresholds",
@@ -145,6 +149,7 @@ __all__ = [
     "new_index",
     "new_reference_from_record",
     "new_version",
+    "model_embedder",
     "open_offline",
     "pick_for_bank",
     "prepare_text",

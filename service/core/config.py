@@ -22,8 +22,26 @@ from service.core.matching.thresholds import check_config_overrides
 BUNDLED_MODEL = "bundled:multilingual-e5-small"
 DEFAULT_DATA_DIR = Path("var")
 DEFAULT_PORT = 50051
+# XLM-R's (and so e5's) position table: no text can be longer than this.
+MODEL_MAX_POSITIONS = 512
 # Written by `make calibrate` for the bundled model; shipped inside the package.
 DEFAULT_CALIBRATION_DIR = Path(__file__).resolve().parent.parent / "calibration"
+# Encoders that can run the model. "torch": sentence-transformers in fp32.
+# "onnx-int8": the bundled model exported to ONNX once and its weights
+# quantised to int8, run by onnxruntime (embedding/onnx.py); its vectors
+# differ slightly, so it has a model id and a calibration of its own.
+BACKENDS = ("torch", "onnx-int8")
+
+
+def calibration_dir_for(root: Path, backend: str) -> Path:
+    """Where ``backend``'s calibration lies under a calibration directory.
+
+    torch's is the directory itself (as it was before there were backends);
+    every other backend's is the subdirectory named after it, so one shipped
+    directory holds them all and a calibration can never be read for the
+    wrong encoder by its place alone (the model id check refuses it too).
+    """
+    return root if backend == "torch" else root / backend
 
 
 @dataclass(frozen=True)
@@ -34,10 +52,17 @@ class ModelConfig:
     # Text put before every input. None picks the model family's convention
     # ("query: " for e5 models, nothing otherwise).
     text_prefix: str | None = None
+    # Which encoder runs the model, one of BACKENDS; "onnx-int8" needs the bundled model.
+    backend: str = "torch"
     batch_size: int = 32
-    # Posts are short; 256 tokens covers long posts while bounding worst-case latency.
-    max_seq_length: int = 256
-    # torch intra-op threads; None leaves torch's default (one per core).
+    # Tokens per text, special tokens and prefix included; longer texts are cut.
+    # 192 is the first multiple of 32 above the 99.9th percentile (180) of
+    # the corpora's 15,204 en/ur/ps sentences, so 99.94% of them fit whole
+    # (bench/bench_token_lengths.py): the cap bounds a batch of outliers'
+    # cost without cutting real posts.
+    max_seq_length: int = 192
+    # Encoder intra-op threads (torch or onnxruntime); None: torch's default,
+    # or one per available core for onnxruntime.
     threads: int | None = None
     # Recently embedded texts kept in memory (embedding/cache.py); a vector of
     # the bundled model costs about 1.9 KB with its key, so 64 MB holds about
@@ -47,6 +72,17 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if not isinstance(self.embedding_cache_mb, (int, float)) or isinstance(self.embedding_cache_mb, bool) or self.embedding_cache_mb < 0:
             raise ConfigError(f"model.embedding_cache_mb must be a number of megabytes >= 0, got {self.embedding_cache_mb!r}")
+        if self.backend not in BACKENDS:
+            raise ConfigError(f"model.backend must be one of {', '.join(repr(b) for b in BACKENDS)}, got {self.backend!r}")
+        if self.backend == "onnx-int8" and self.name != BUNDLED_MODEL:
+            # The export and its calibration exist for the bundled model only.
+            raise ConfigError(f"model.backend 'onnx-int8' runs the bundled model only ({BUNDLED_MODEL!r}), not {self.name!r}")
+        for name in ("batch_size", "max_seq_length"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"model.{name} must be a whole number >= 1, got {value!r}")
+        if self.max_seq_length > MODEL_MAX_POSITIONS:
+            raise ConfigError(f"model.max_seq_length must be at most {MODEL_MAX_POSITIONS} (the model's positions), got {self.max_seq_length}")
 
 
 @dataclass(frozen=True)
@@ -216,6 +252,7 @@ class NigranConfig:
     thresholds_file: Path | None = None
     # Margin background sample and calibrated thresholds (service/core/matching/calibration.py);
     # used only when made with the running model. None: raw-cosine thresholds.
+    # Backends other than torch read the subdirectory named after them (calibration_dir_for).
     calibration_dir: Path | None = DEFAULT_CALIBRATION_DIR
     # Where the provisioned bundled model is cached; None means data_dir.
     model_cache: Path | None = None
@@ -238,6 +275,11 @@ class NigranConfig:
     def artifacts_dir(self) -> Path:
         """Where LoadIndex may read artifacts from (and index_builder writes them by default)."""
         return self.server.artifacts_dir if self.server.artifacts_dir is not None else self.data_dir / "artifacts"
+
+    @property
+    def model_calibration_dir(self) -> Path | None:
+        """The calibration for the configured backend (calibration_dir_for), or None for raw cosine."""
+        return None if self.calibration_dir is None else calibration_dir_for(self.calibration_dir, self.model.backend)
 
     @property
     def model_cache_dir(self) -> Path:

@@ -95,6 +95,59 @@ class PostResult:
     matches: tuple[Match, ...]
     detected_lang: str
     suppressed_by: str = ""
+    # The post's exact-match fingerprint (text/normalize.py), so callers can
+    # store it; "" when nothing is left to match.
+    fingerprint: str = ""
+
+
+class Measure(enum.Enum):
+    """What the cascade measures of a (post, reference) pair, each against its own operating point."""
+
+    FINGERPRINT = "fingerprint"  # 1 when the canonical fingerprints are equal, else 0
+    LEXICAL = "lexical"  # shingle containment, after the minimum-content rule
+    COSINE = "cosine"  # the embeddings' cosine, against the semantic floor
+    WORDS = "words"  # the shorter side's words, against the minimum for a verdict by meaning
+    TRANSLATION_SCORE = "translation_score"  # the calibrated scorer (cross-language, with a background)
+    MARGIN = "margin"  # the ratio margin (with a background)
+
+
+@dataclass(frozen=True)
+class SignalScore:
+    measure: Measure
+    score: float
+    threshold: float
+
+    @property
+    def cleared(self) -> bool:
+        """Every measure passes its test at or above its threshold."""
+        return self.score >= self.threshold
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Text A judged as a post against text B as a reference, as ``Match`` would judge them.
+
+    ``signals``: every measure that applies to the pair (the translation
+    score and margin need a background sample, the score a language pair);
+    ``decided_by``: the one whose test gave the verdict (None when a text has
+    nothing left to match).
+    """
+
+    verdict: Verdict
+    reason: str
+    lang_a: str
+    lang_b: str
+    fingerprint_a: str
+    fingerprint_b: str
+    signals: tuple[SignalScore, ...] = ()
+    decided_by: Measure | None = None
+
+    @property
+    def fingerprints_equal(self) -> bool:
+        return bool(self.fingerprint_a) and self.fingerprint_a == self.fingerprint_b
+
+    def score(self, measure: Measure) -> SignalScore | None:
+        return next((s for s in self.signals if s.measure is measure), None)
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The Nigran engine: open, match, close; everything else is delegated.
+"""The Nigran engine: open, match, compare, close; everything else is delegated.
 
 Both the gRPC service and ``index_builder`` drive this class, and ``make
 eval`` scores through :meth:`Engine.candidates`, so a post gets the same
@@ -19,8 +19,11 @@ from typing import Callable, Sequence
 from service.core.cancellation import StopCheck, never, stop_if_asked
 from service.core.config import NigranConfig
 from service.core.curation.service import Curation
-from service.core.domain import LoadedIndex, Post, PostCandidates, PostFeatures, PostResult, ReferenceItem
+from service.core.domain import (
+    Comparison, LoadedIndex, Post, PostCandidates, PostFeatures, PostResult, ReferenceItem, ReferenceState, Verdict
+)
 from service.core.embedding.embedder import Embedder
+from service.core.index.base import Hit
 from service.core.index.live import LiveIndex
 from service.core.matching.admission import Admission
 from service.core.matching.bank_size import BankOperatingPoints
@@ -28,8 +31,8 @@ from service.core.matching.calibration import Calibration
 from service.core.matching.candidates import assemble, search_depth
 from service.core.matching.thresholds import Thresholds
 from service.core.observe import NO_OBSERVER, Observer
-from service.core.text.prepare import prepare_text
-from service.core.validation import check_posts, check_top_k
+from service.core.text.prepare import PreparedText, prepare_text
+from service.core.validation import check_posts, check_texts, check_top_k
 from service.core.wiring import Parts, build_parts
 
 Progress = Callable[[int, int], None]
@@ -177,6 +180,35 @@ class Engine:
         clock.lap("assemble")
         return out
 
+    def compare(self, text_a: str, text_b: str, *, stop: StopCheck = never) -> Comparison:
+        """Text A judged as a post against text B as a reference, with every measure; the bank is not read.
+
+        B goes through the candidate assembly as the one neighbour A's search
+        found, and the cascade explains that candidate under the service-wide
+        operating points, so the verdict is the one ``match`` would give were
+        B in a bank without overrides.
+        """
+        parts = self._parts
+        check_texts((("text_a", text_a), ("text_b", text_b)), self.config.limits, "text_b")
+        a, b = prepare_text(text_a), prepare_text(text_b)
+        post = PostFeatures("text_a", a.canonical, a.fingerprint, a.lang)
+        if not (a.matchable and b.matchable):
+            side = "text_a" if not a.matchable else "text_b"
+            return Comparison(
+                verdict=Verdict.NO_MATCH, reason=f"no_match: {side} has nothing left to match after normalisation (only links, emoji or marks)",
+                lang_a=a.lang, lang_b=b.lang, fingerprint_a=a.fingerprint, fingerprint_b=b.fingerprint,
+            )
+        vectors = parts.embedder.embed_until([a.cleaned, b.cleaned], stop)
+        background = parts.calibration.background
+        rows = background.neighbourhoods(vectors) if background is not None else None
+        reference = _as_reference(b)
+        hit = Hit(vid=reference.vid, cosine=float(vectors[0] @ vectors[1]), row=rows[1] if rows is not None else None)
+        [candidate] = assemble(
+            a, [hit], (), {reference.vid: reference}, lambda _: True,
+            background=background, post_row=rows[0] if rows is not None else None,
+        )
+        return parts.cascade.explain(post, candidate, self.thresholds)
+
     # -- the index -----------------------------------------------------------------
 
     def load_index(self, path: Path) -> LoadedIndex:
@@ -204,6 +236,15 @@ def _settled(exact: Sequence[ReferenceItem], admit: Admission) -> bool:
     if not admit.suppression_banks:
         return flagging
     return flagging and any(item.bank in admit.suppression_banks for item in admissible)
+
+
+def _as_reference(text: PreparedText) -> ReferenceItem:
+    """A text as an unstored reference item: in no bank, with its detected language."""
+    return ReferenceItem(
+        vid=0, id="text_b", text=text.cleaned, canonical=text.canonical, fingerprint=text.fingerprint, declared_lang="",
+        detected_lang=text.lang, bank="", labels=(), metadata={}, added_by="", created_at=0.0, updated_at=0.0,
+        state=ReferenceState.ACTIVE,
+    )
 
 
 class _StageClock:

@@ -23,6 +23,7 @@ from typing import Any, Mapping
 
 from service.core.domain import DEFAULT_BANK, Match, NewReference, PostResult, ReferenceItem, ReferenceState, Signal, Verdict
 from service.core.errors import InvalidInput
+from service.core.text.language_tags import normalise_lang
 
 
 def reference_to_record(item: ReferenceItem) -> dict[str, Any]:
@@ -77,7 +78,7 @@ def reference_from_record(record: Mapping[str, Any], where: str = "record") -> R
         text=str(text),
         canonical="",
         fingerprint=str(record.get("fingerprint", "")),
-        declared_lang=str(record.get("lang", "")),
+        declared_lang=normalise_lang(str(record.get("lang", "")), f"{where}.lang"),
         detected_lang=str(record.get("detected_lang", "")),
         bank=str(record.get("bank", "")) or DEFAULT_BANK,
         labels=tuple(labels),
@@ -111,7 +112,7 @@ def new_reference_from_record(record: Mapping[str, Any], where: str, default: Ne
     return NewReference(
         text=str(record.get("text", "")),
         id=str(record.get("id", "")),
-        lang=str(record.get("lang", default.lang)),
+        lang=normalise_lang(str(record.get("lang", default.lang)), f"{where}.lang"),
         bank=str(record.get("bank", default.bank)),
         labels=tuple(labels),
         metadata={str(k): str(v) for k, v in metadata.items()},
@@ -124,6 +125,7 @@ def result_to_record(result: PostResult) -> dict[str, Any]:
         "post_id": result.post_id,
         "verdict": result.verdict.value,
         "detected_lang": result.detected_lang,
+        "fingerprint": result.fingerprint,
         "suppressed_by": result.suppressed_by,
         "matches": [
             {
@@ -148,6 +150,8 @@ def result_from_record(record: Mapping[str, Any]) -> PostResult:
         post_id=record["post_id"],
         verdict=Verdict(record["verdict"]),
         detected_lang=record["detected_lang"],
+        # Absent from screening output written before results carried it.
+        fingerprint=record.get("fingerprint", ""),
         suppressed_by=record.get("suppressed_by", ""),
         matches=tuple(
             Match(

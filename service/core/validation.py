@@ -8,10 +8,10 @@ gets the same answer whichever RPC or tool it arrives through.
 from __future__ import annotations
 
 import base64
-from typing import Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
 
 from service.core.config import Limits
-from service.core.domain import SUPPORTED_LANGUAGES, Post
+from service.core.domain import Post
 from service.core.errors import InvalidInput, LimitExceeded
 
 MAX_PAGE = 1000
@@ -61,13 +61,6 @@ def check_item_annotations(field: str, labels: Sequence[str], metadata: Mapping[
         raise LimitExceeded(f"{field}.metadata", f"{size} bytes exceed the limit of {limits.max_metadata_bytes} per item")
 
 
-def check_lang(field: str, lang: str) -> str:
-    """A declared language: empty (detect it) or one of the supported ones."""
-    if lang and lang not in SUPPORTED_LANGUAGES:
-        raise InvalidInput(field, f"unsupported language {lang!r}; use {', '.join(SUPPORTED_LANGUAGES)}")
-    return lang
-
-
 def check_ids(ids: Sequence[str], limits: Limits, field: str = "ids") -> list[str]:
     """A non-empty list of non-empty ids within the limits (every RPC that takes ids)."""
     check_count(field, len(ids), limits.max_references_per_request)
@@ -78,11 +71,16 @@ def check_ids(ids: Sequence[str], limits: Limits, field: str = "ids") -> list[st
 
 def check_posts(posts: Sequence[Post], limits: Limits) -> None:
     check_count("posts", len(posts), limits.max_posts_per_request)
+    check_texts(((f"posts[{i}].text", post.text) for i, post in enumerate(posts)), limits, "posts")
+
+
+def check_texts(texts: Iterable[tuple[str, str]], limits: Limits, field: str) -> None:
+    """Texts to match, given as (field, text): each as a post's, and together within one request's bytes."""
     total = 0
-    for i, post in enumerate(posts):
-        total += check_text(f"posts[{i}].text", post.text, limits.max_text_bytes)
+    for name, text in texts:
+        total += check_text(name, text, limits.max_text_bytes)
     if total > limits.max_request_text_bytes:
-        raise LimitExceeded("posts", f"{total} bytes of text in one request exceed the limit of {limits.max_request_text_bytes}")
+        raise LimitExceeded(field, f"{total} bytes of text in one request exceed the limit of {limits.max_request_text_bytes}")
 
 
 def check_top_k(top_k: int, limits: Limits) -> int:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
-from service.core.config import NigranConfig
+from service.core.config import ModelConfig, NigranConfig
 from service.core.curation.banks import BankCatalog, Banks
 from service.core.curation.feedback import Reviews
 from service.core.curation.quarantine import HoldOuts, QuarantineMonitor
@@ -37,13 +38,23 @@ def open_store(config: NigranConfig) -> ReferenceStore:
     return SqliteStore(config.store_path)
 
 
+def model_embedder(model: ModelConfig, cache_root: Path) -> Embedder:
+    """The configured encoder alone (no batching, no cache), of the class ``model.backend`` names."""
+    if model.backend == "onnx-int8":
+        from service.core.embedding.onnx import OnnxEmbedder
+
+        return OnnxEmbedder(model, cache_root)
+    from service.core.embedding.embedder import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder(model, cache_root)
+
+
 def default_embedder(config: NigranConfig, observer: Observer = NO_OBSERVER) -> Embedder:
     """The configured model behind cross-request micro-batching, behind the cache of recent texts."""
     from service.core.embedding.batching import BatchingEmbedder
     from service.core.embedding.cache import CachingEmbedder
-    from service.core.embedding.embedder import SentenceTransformerEmbedder
 
-    inner = SentenceTransformerEmbedder(config.model, config.model_cache_dir)
+    inner = model_embedder(config.model, config.model_cache_dir)
     batching = BatchingEmbedder(inner, max_batch=2 * config.model.batch_size, observer=observer)
     cache_bytes = int(config.model.embedding_cache_mb * 1024 * 1024)
     return CachingEmbedder(batching, max_bytes=cache_bytes, observer=observer) if cache_bytes > 0 else batching

@@ -192,6 +192,16 @@ def test_add_and_match(fake: FakeCli) -> None:
     assert request == convert.match_request_to_pb([Post(id="0", text="one"), Post(id="1", text="two")], banks=("b",), top_k=3)
 
 
+def test_compare_sends_both_texts(fake: FakeCli) -> None:
+    rpc, request = fake.request("compare", "ایک پوسٹ", "a post")
+    assert rpc == "Compare" and request == convert.compare_request_to_pb("ایک پوسٹ", "a post")
+
+
+def test_add_passes_a_language_tag_through_for_the_server_to_read(fake: FakeCli) -> None:
+    _, request = fake.request("add", "--lang", "ur-PK", "متن یہاں")
+    assert request.references[0].lang == "ur-PK"
+
+
 # -- feedback, audit ----------------------------------------------------------------------
 
 

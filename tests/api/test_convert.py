@@ -30,9 +30,9 @@ from google.protobuf.message import Message
 from service.api import convert
 from service.api._generated.nigran.v1 import admin_pb2, curation_pb2, matcher_pb2
 from service.core import (
-    AuditEntry, AuditQuery, Bank, BankChanges, BankKind, CurationStats, Feedback, FeedbackSummary, FeedbackVerdict,
-    ImportSummary, InvalidInput, LoadedIndex, Manifest, Match, MatchRate, NewReference, Post, PostResult,
-    ReferenceQuery, ReferenceState, ReferenceStats, Signal, StateChange, Thresholds, Verdict
+    AuditEntry, AuditQuery, Bank, BankChanges, BankKind, Comparison, CurationStats, Feedback, FeedbackSummary,
+    FeedbackVerdict, ImportSummary, InvalidInput, LoadedIndex, Manifest, Match, MatchRate, Measure, NewReference, Post,
+    PostResult, ReferenceQuery, ReferenceState, ReferenceStats, Signal, SignalScore, StateChange, Thresholds, Verdict
 )
 from tests.support.api_factories import reference_item
 from tests.support.factories import REPO
@@ -233,14 +233,31 @@ PAIRS: dict[str, Pair] = {
     ),
     "Match": Pair(sample_match(), convert.match_to_pb, convert.match_from_pb),
     "PostResult": Pair(
-        PostResult(post_id="p", verdict=Verdict.TRANSLATION, matches=(sample_match(),), detected_lang="ur", suppressed_by="allow-1"),
+        PostResult(
+            post_id="p", verdict=Verdict.TRANSLATION, matches=(sample_match(),), detected_lang="ur", suppressed_by="allow-1",
+            fingerprint="f" * 16,
+        ),
         convert.result_to_pb,
         convert.result_from_pb,
     ),
     "MatchResponse": Pair(
-        [PostResult(post_id="p", verdict=Verdict.REUPLOAD, matches=(sample_match(Verdict.REUPLOAD, Signal.EXACT),), detected_lang="en", suppressed_by="s")],
+        [PostResult(
+            post_id="p", verdict=Verdict.REUPLOAD, matches=(sample_match(Verdict.REUPLOAD, Signal.EXACT),), detected_lang="en",
+            suppressed_by="s", fingerprint="e" * 16,
+        )],
         convert.results_to_pb,
         lambda pb: [convert.result_from_pb(r) for r in pb.results],
+    ),
+    "CompareRequest": Pair(("ایک پوسٹ", "a post"), lambda v: convert.compare_request_to_pb(*v), lambda pb: (pb.text_a, pb.text_b)),
+    # Each score clears its threshold, so the message check sees `cleared` set.
+    "CompareResponse": Pair(
+        Comparison(
+            verdict=Verdict.TRANSLATION, reason="translation: translation_score 0.990 >= 0.980 for ur>en", lang_a="ur", lang_b="en",
+            fingerprint_a="a" * 16, fingerprint_b="b" * 16,
+            signals=tuple(SignalScore(m, 2.5 + i, 0.5 + i) for i, m in enumerate(Measure)), decided_by=Measure.TRANSLATION_SCORE,
+        ),
+        convert.comparison_to_pb,
+        convert.comparison_from_pb,
     ),
     "ReferenceInput": Pair(
         NewReference(text="متن", id="x", lang="ur", bank="b", labels=("org:y",), metadata={"a": "1"}),
@@ -435,7 +452,7 @@ def test_every_message_of_a_reply_or_request_pair_is_covered() -> None:
     """Each message a conversion makes is in PAIRS (by descriptor name)."""
     made = {PAIRS[name].to_pb(PAIRS[name].sample).DESCRIPTOR.name for name in PAIRS}
     expected = {
-        "MatchRequest", "Match", "PostResult", "MatchResponse", "ReferenceInput", "AddReferencesRequest", "Reference",
+        "MatchRequest", "Match", "PostResult", "MatchResponse", "CompareRequest", "CompareResponse", "ReferenceInput", "AddReferencesRequest", "Reference",
         "ListReferencesRequest", "DisableReferencesRequest", "StateChangeResponse", "Bank", "CreateBankRequest",
         "UpdateBankRequest", "ReportMatchRequest", "FeedbackSummary", "ReferenceStats", "CurationStats",
         "QueryAuditRequest", "AuditEntry", "ImportReferencesResponse", "LoadIndexResponse",
@@ -459,7 +476,7 @@ def test_bank_kind_round_trip(kind: BankKind | None) -> None:
 def test_every_proto_enum_value_has_a_domain_value() -> None:
     # UNSPECIFIED (0) is the only number with no domain meaning.
     for enum_pb, domain in ((curation_pb2.ReferenceState, ReferenceState), (curation_pb2.BankKind, BankKind), (curation_pb2.FeedbackVerdict, FeedbackVerdict),
-                            (matcher_pb2.Verdict, Verdict), (matcher_pb2.Signal, Signal)):
+                            (matcher_pb2.Verdict, Verdict), (matcher_pb2.Signal, Signal), (matcher_pb2.Measure, Measure)):
         assert len(enum_pb.values()) == len(domain) + 1, enum_pb.DESCRIPTOR.name
 
 
@@ -548,3 +565,13 @@ def test_missing_cursor_falls_back_to_default(metadata: Any) -> None:
 def test_admin_request_has_no_conversion_to_forget() -> None:
     # LoadIndexRequest is a bare path the handler reads itself.
     assert [f.name for f in admin_pb2.LoadIndexRequest.DESCRIPTOR.fields] == ["path"]
+
+
+def test_a_comparison_of_an_unmatchable_text_has_no_deciding_measure() -> None:
+    comparison = Comparison(
+        verdict=Verdict.NO_MATCH, reason="no_match: text_a has nothing left to match", lang_a="und", lang_b="en",
+        fingerprint_a="", fingerprint_b="b" * 16,
+    )
+    message = convert.comparison_to_pb(comparison)
+    assert message.decided_by == matcher_pb2.MEASURE_UNSPECIFIED and not message.signals
+    assert convert.comparison_from_pb(message) == comparison

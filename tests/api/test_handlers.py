@@ -216,6 +216,46 @@ def test_match_stream_collects_one_response_per_request(api: Api) -> None:
 # -- items: add, get, remove -----------------------------------------------------------
 
 
+def test_match_returns_the_posts_fingerprint_and_language(api: Api) -> None:
+    api.add("en-1")
+    exact, unmatchable = api.call("Match", match_request(TEXTS["en-1"], "🙂 https://example.org")).results
+    assert len(exact.fingerprint) > 0 and exact.detected_lang == "en"
+    assert exact.fingerprint == api.call("GetReference", curation_pb2.GetReferenceRequest(id="en-1")).fingerprint
+    assert unmatchable.fingerprint == ""
+
+
+def test_compare_explains_an_exact_copy_without_touching_the_bank(api: Api) -> None:
+    reply = api.call("Compare", matcher_pb2.CompareRequest(text_a=TEXTS["en-1"].upper(), text_b=TEXTS["en-1"]))
+    assert reply.verdict == matcher_pb2.REUPLOAD and reply.decided_by == matcher_pb2.MEASURE_FINGERPRINT
+    assert reply.fingerprint_a == reply.fingerprint_b != ""
+    assert (reply.lang_a, reply.lang_b) == ("en", "en") and reply.reason.startswith("reupload")
+    scores = {s.measure: s for s in reply.signals}
+    assert {matcher_pb2.MEASURE_FINGERPRINT, matcher_pb2.MEASURE_LEXICAL, matcher_pb2.MEASURE_COSINE, matcher_pb2.MEASURE_WORDS} <= set(scores)
+    assert all(s.cleared == (s.score >= s.threshold) for s in reply.signals)
+    assert scores[matcher_pb2.MEASURE_LEXICAL].score == pytest.approx(1.0)
+    assert api.call("ListReferences", curation_pb2.ListReferencesRequest()).references == []
+
+
+def test_compare_of_unrelated_texts_is_no_match_and_says_which_test_failed(api: Api) -> None:
+    reply = api.call("Compare", matcher_pb2.CompareRequest(text_a=TEXTS["en-1"], text_b=TEXTS["en-2"]))
+    assert reply.verdict == matcher_pb2.NO_MATCH and reply.fingerprint_a != reply.fingerprint_b
+    decisive = next(s for s in reply.signals if s.measure == reply.decided_by)
+    assert not decisive.cleared and reply.reason.startswith("no_match")
+
+
+def test_compare_of_a_text_with_nothing_to_match(api: Api) -> None:
+    reply = api.call("Compare", matcher_pb2.CompareRequest(text_a="🙂🙂 https://example.org", text_b=TEXTS["en-1"]))
+    assert reply.verdict == matcher_pb2.NO_MATCH and reply.decided_by == matcher_pb2.MEASURE_UNSPECIFIED
+    assert "text_a" in reply.reason and reply.fingerprint_a == ""
+
+
+def test_compare_refuses_empty_and_oversized_texts(api: Api) -> None:
+    assert api.invalid("Compare", matcher_pb2.CompareRequest(text_a="", text_b="x")) == "text_a"
+    assert api.invalid("Compare", matcher_pb2.CompareRequest(text_a="x", text_b="  ")) == "text_b"
+    too_long = "x" * (api.engine.config.limits.max_text_bytes + 1)
+    assert isinstance(api.refused("Compare", matcher_pb2.CompareRequest(text_a="x", text_b=too_long)), LimitExceeded)
+
+
 def test_add_returns_ids_and_get_returns_the_item(api: Api) -> None:
     ids = api.add("en-1", "", bank="", labels=("org:example",))
     assert ids[0] == "en-1" and ids[1]  # an empty id is given one
@@ -231,6 +271,14 @@ def test_add_refuses_a_taken_id_and_a_missing_bank(api: Api) -> None:
     request = curation_pb2.AddReferencesRequest(references=[curation_pb2.ReferenceInput(text="t", bank="nope")])
     assert isinstance(api.refused("AddReferences", request), NotFound)
     assert api.invalid("AddReferences", curation_pb2.AddReferencesRequest()) == "references"
+
+
+def test_add_reads_language_tags_and_refuses_other_languages(api: Api) -> None:
+    refs = [curation_pb2.ReferenceInput(id="t1", text=TEXTS["en-1"], lang="en-GB"), curation_pb2.ReferenceInput(id="t2", text=TEXTS["en-2"], lang="eng")]
+    api.call("AddReferences", curation_pb2.AddReferencesRequest(references=refs))
+    assert [api.call("GetReference", curation_pb2.GetReferenceRequest(id=i)).declared_lang for i in ("t1", "t2")] == ["en", "en"]
+    french = curation_pb2.ReferenceInput(text="Les combattants se retrouveront au vieux pont.", lang="fr-FR")
+    assert api.invalid("AddReferences", curation_pb2.AddReferencesRequest(references=[french])) == "references[0].lang"
 
 
 def test_get_reference_unknown_and_empty(api: Api) -> None:

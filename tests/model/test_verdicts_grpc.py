@@ -127,3 +127,41 @@ def test_same_topic_news_and_short_posts_are_no_match(server: Running) -> None:
     ]
     for text, result in zip(posts, server.match(*posts)):
         assert result.verdict == matcher_pb2.NO_MATCH, (text, result)
+
+
+COMPARED = [(text, expected) for _, text, expected in TRANSLATIONS] + [(text, expected) for _, text, expected in PARAPHRASES] + [
+    ("Rescue boats reached the flooded villages this morning and officials promised compensation for lost crops.", "flood-en"),
+    ("بازار میں آگ لگنے کے بعد تاجروں نے حکومت سے گیس سلنڈروں کی جانچ کا مطالبہ کیا۔", "bazaar-ur"),
+]
+
+
+@pytest.mark.parametrize("text,reference", COMPARED, ids=[f"{i}-{r}" for i, (_, r) in enumerate(COMPARED)])
+def test_compare_gives_the_verdict_match_gives_and_shows_why(server: Running, text: str, reference: str) -> None:
+    reference_text = next(t for i, _, t in BANK if i == reference)
+    reply = server.matcher.Compare(matcher_pb2.CompareRequest(text_a=text, text_b=reference_text), timeout=60)
+    (result,) = server.match(text)
+    matched = any(m.reference_id == reference for m in result.matches)
+    assert reply.verdict == (result.verdict if matched else matcher_pb2.NO_MATCH), (reply, result)
+    scores = {s.measure: s for s in reply.signals}
+    # The shipped calibration has a background: every measure applies to a pair in two supported languages.
+    assert matcher_pb2.MEASURE_MARGIN in scores and matcher_pb2.MEASURE_COSINE in scores
+    decisive = scores[reply.decided_by]
+    assert decisive.cleared == (reply.verdict != matcher_pb2.NO_MATCH), reply
+    if matched:
+        assert scores[matcher_pb2.MEASURE_COSINE].score == pytest.approx(result.matches[0].cosine, abs=1e-4)
+    assert (reply.lang_a, reply.lang_b) == (result.detected_lang, next(lang for i, lang, _ in BANK if i == reference))
+    assert reply.fingerprint_a == result.fingerprint != ""
+
+
+def test_language_tags_are_stored_as_the_short_code(server: Running) -> None:
+    refs = [
+        curation_pb2.ReferenceInput(id="tag-eng", text="A made-up notice about the night market opening hours.", lang="eng", bank="demo"),
+        curation_pb2.ReferenceInput(id="tag-ur-pk", text="رات کے بازار کے اوقات کے بارے میں ایک فرضی اعلان۔", lang="ur-PK", bank="demo"),
+        curation_pb2.ReferenceInput(id="tag-pbt", text="د شپې بازار د وخت په اړه یو جوړ شوی خبرتیا.", lang="pbt", bank="demo"),
+    ]
+    server.curation.AddReferences(curation_pb2.AddReferencesRequest(references=refs), timeout=60)
+    try:
+        stored = [server.curation.GetReference(curation_pb2.GetReferenceRequest(id=r.id), timeout=10).declared_lang for r in refs]
+        assert stored == ["en", "ur", "ps"]
+    finally:
+        server.curation.RemoveReferences(curation_pb2.RemoveReferencesRequest(ids=[r.id for r in refs]), timeout=10)

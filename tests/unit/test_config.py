@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from service.core import BUNDLED_MODEL, ConfigError, NigranConfig
+from service.core import BUNDLED_MODEL, DEFAULT_CALIBRATION_DIR, ConfigError, ModelConfig, NigranConfig
 
 
 def test_defaults_are_a_working_local_config() -> None:
@@ -60,3 +60,40 @@ def test_match_stream_window_must_be_a_whole_number_in_range(tmp_path: Path, val
     path.write_text(f"[server]\nmatch_stream_window = {value}\n")
     with pytest.raises(ConfigError, match="match_stream_window"):
         NigranConfig.load(path)
+
+
+def test_backend_is_torch_unless_set_and_is_read_from_toml(tmp_path: Path) -> None:
+    assert NigranConfig().model.backend == "torch"
+    path = tmp_path / "nigran.toml"
+    path.write_text('[model]\nbackend = "onnx-int8"\n', encoding="utf-8")
+    assert NigranConfig.load(path).model.backend == "onnx-int8"
+
+
+@pytest.mark.parametrize("value", ['"onnx"', '"int8"', '"TORCH"', "1"])
+def test_unknown_backend_is_refused_naming_the_field_and_the_choices(tmp_path: Path, value: str) -> None:
+    path = tmp_path / "nigran.toml"
+    path.write_text(f"[model]\nbackend = {value}\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"model\.backend must be one of 'torch', 'onnx-int8'"):
+        NigranConfig.load(path)
+
+
+def test_onnx_int8_backend_needs_the_bundled_model() -> None:
+    with pytest.raises(ConfigError, match="model.backend 'onnx-int8' runs the bundled model only"):
+        ModelConfig(name="/models/my-own-st-dir", backend="onnx-int8")
+    assert ModelConfig(name="/models/my-own-st-dir").backend == "torch"
+
+
+@pytest.mark.parametrize(("name", "value"), [("max_seq_length", 0), ("max_seq_length", 513), ("max_seq_length", 2.5), ("batch_size", 0), ("batch_size", True)])
+def test_encoder_sizes_must_be_whole_numbers_the_model_can_take(name: str, value: object) -> None:
+    with pytest.raises(ConfigError, match=f"model.{name}"):
+        ModelConfig(**{name: value})  # type: ignore[arg-type]
+
+
+def test_each_backend_has_its_own_calibration_directory(tmp_path: Path) -> None:
+    torch = NigranConfig(calibration_dir=tmp_path)
+    onnx = NigranConfig(calibration_dir=tmp_path, model=ModelConfig(backend="onnx-int8"))
+    assert torch.model_calibration_dir == tmp_path
+    assert onnx.model_calibration_dir == tmp_path / "onnx-int8"
+    assert NigranConfig(calibration_dir=None, model=ModelConfig(backend="onnx-int8")).model_calibration_dir is None
+    # The shipped directory holds both: torch's at the top, int8's beside it.
+    assert NigranConfig(model=ModelConfig(backend="onnx-int8")).model_calibration_dir == DEFAULT_CALIBRATION_DIR / "onnx-int8"

@@ -38,9 +38,10 @@ from service.core.errors import AlreadyExists, InvalidInput, NotFound
 from service.core.index.live import LiveIndex
 from service.core.matching.bank_size import BankSizer
 from service.core.store.base import ReferenceFilter, ReferenceStore, StoredReference, Transition
+from service.core.text.language_tags import normalise_lang
 from service.core.text.prepare import PreparedText, prepare_text
 from service.core.validation import (
-    check_count, check_id, check_ids, check_item_annotations, check_lang, check_text, check_time, make_page_token, page_size,
+    check_count, check_id, check_ids, check_item_annotations, check_text, check_time, make_page_token, page_size,
     parse_page_token,
 )
 
@@ -111,7 +112,7 @@ class References:
         check_text(f"{where}.text", ref.text, self._limits.max_text_bytes)
         if ref.id:
             check_id(f"{where}.id", ref.id, self._limits.max_id_bytes)
-        check_lang(f"{where}.lang", ref.lang)
+        lang = normalise_lang(ref.lang, f"{where}.lang")
         check_item_annotations(where, ref.labels, ref.metadata, self._limits)
         labels = check_labels(ref.labels, f"{where}.labels")
         bank = ref.bank or DEFAULT_BANK
@@ -122,7 +123,7 @@ class References:
         text = prepare_text(ref.text)
         if not text.matchable:
             raise InvalidInput(f"{where}.text", "nothing left to match after normalisation (only links, emoji or marks)")
-        filled = NewReference(text=ref.text, id=ref.id or uuid.uuid4().hex, lang=ref.lang, bank=bank, labels=labels, metadata=dict(ref.metadata))
+        filled = NewReference(text=ref.text, id=ref.id or uuid.uuid4().hex, lang=lang, bank=bank, labels=labels, metadata=dict(ref.metadata))
         return filled, text
 
     def _drop_duplicates(

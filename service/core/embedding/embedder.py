@@ -12,8 +12,9 @@ from typing import Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from service.core.cancellation import StopCheck, stop_if_asked
+from service.core.cancellation import StopCheck, never, stop_if_asked
 from service.core.config import BUNDLED_MODEL, ModelConfig
+from service.core.embedding.length_batches import embed_by_length
 from service.core.errors import ModelError
 
 Vectors = NDArray[np.float32]
@@ -73,6 +74,7 @@ class SentenceTransformerEmbedder(Embedder):
         except Exception as exc:  # the library raises many unrelated types
             raise ModelError(f"cannot load model {config.name!r} from {model_dir}: {exc}") from exc
         self._model.max_seq_length = config.max_seq_length
+        self._max_seq_length = config.max_seq_length
         self._prefix = text_prefix_for(config)
         self._batch_size = config.batch_size
         dim = self._model.get_embedding_dimension()
@@ -85,25 +87,28 @@ class SentenceTransformerEmbedder(Embedder):
         self._lock = threading.Lock()
 
     def embed(self, texts: Sequence[str]) -> Vectors:
-        if not texts:
-            return np.zeros((0, self.dim), dtype=np.float32)
-        with self._lock:
-            return self._encode(texts)
+        return self.embed_until(texts, never)
 
     def embed_until(self, texts: Sequence[str], stop: StopCheck) -> Vectors:
-        # Longest first, as sentence-transformers orders a batch, so each piece pads little.
-        order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        for start in range(0, len(order), self._batch_size):
-            piece = order[start : start + self._batch_size]
-            stop_if_asked(stop, "the next embedding batch")
+        prefixed = [self._prefix + t for t in texts]
+
+        def encode(piece: list[int]) -> Vectors:
+            # Exactly one batch per call, so sentence-transformers' own
+            # (character-length) ordering cannot mix lengths across batches.
             with self._lock:
-                out[piece] = self._encode([texts[i] for i in piece])
-        return out
+                return self._encode([prefixed[i] for i in piece])
+
+        return embed_by_length(self._token_lengths(prefixed), self._batch_size, self.dim, stop, encode)
+
+    def _token_lengths(self, texts: Sequence[str]) -> list[int]:
+        if not texts:
+            return []
+        encoded = self._model.tokenizer(list(texts), add_special_tokens=True, truncation=True, max_length=self._max_seq_length)
+        return [len(ids) for ids in encoded["input_ids"]]
 
     def _encode(self, texts: Sequence[str]) -> Vectors:
         out = self._model.encode(
-            [self._prefix + t for t in texts],
+            list(texts),
             batch_size=self._batch_size,
             normalize_embeddings=True,
             convert_to_numpy=True,

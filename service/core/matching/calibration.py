@@ -3,7 +3,8 @@
 ``make calibrate`` writes two files for the bundled model (see
 ``evaluation/calibrate.py``): ``background.npz``, the embedded background
 sample, and ``thresholds.json``, the operating points picked on held-out data
-together with what data they came from. Both are tied to one model id; with
+together with what data they came from, in the directory of the configured
+encoder backend (``config.calibration_dir_for``). Both are tied to one model id; with
 any other model the service logs a warning and falls back to raw-cosine
 thresholds rather than mix vectors of two models. Which threshold wins where
 several are given is decided in ``thresholds.effective_thresholds``.
@@ -49,7 +50,8 @@ def load_calibration(config: NigranConfig, model_id: str) -> Calibration:
     background: Background | None = None
     calibrated: Thresholds | None = None
     rates: BankCurves | None = None
-    directory = config.calibration_dir
+    # One directory per backend: int8 vectors sit a little off fp32 ones, so each encoder has operating points of its own.
+    directory = config.model_calibration_dir
     if directory is not None and (directory / BACKGROUND_FILE).exists():
         try:
             background = Background.load(directory / BACKGROUND_FILE, expected_model_id=model_id)

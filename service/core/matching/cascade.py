@@ -15,6 +15,10 @@ Suppression items are matched with the same cascade (and their bank's own
 thresholds) but decided apart from the flagging candidates, so ``top_k`` can
 never push them out.
 
+``Cascade.explain`` states, for one pair, every measure against its
+operating point and which test decided (the ``Compare`` RPC): it runs the
+same rules (``_judge``) on the same measures (``_Pair``) as matching does.
+
 Everything here is pure: no I/O, so the service, ``index_builder`` and
 ``make eval`` decide alike.
 """
@@ -22,15 +26,25 @@ Everything here is pure: no I/O, so the service, ``index_builder`` and
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Sequence
+from functools import cached_property
+from typing import Callable, NamedTuple, Sequence
 
-from service.core.domain import VERDICT_STRENGTH, Candidate, Match, PostFeatures, PostResult, Signal, Verdict
+from service.core.domain import (
+    VERDICT_STRENGTH, Candidate, Comparison, Match, Measure, PostFeatures, PostResult, Signal, SignalScore, Verdict
+)
 from service.core.matching.lexical import lexical_similarity, shingles, word_count
 from service.core.matching.thresholds import Thresholds
 from service.core.matching.translation import features, probability
 
 #: The operating points for a bank (per-bank overrides fall back to the service-wide ones).
 ThresholdsFor = Callable[[str], Thresholds]
+
+
+class Judgement(NamedTuple):
+    """A candidate's match (None: no match) and the measure whose test decided it."""
+
+    match: Match | None
+    decided_by: Measure
 
 
 class Cascade:
@@ -42,30 +56,19 @@ class Cascade:
         return self._thresholds_for(bank) if self._thresholds_for is not None else self.thresholds
 
     def classify(self, post: PostFeatures, candidate: Candidate) -> Match | None:
-        item = candidate.item
-        thresholds = self.thresholds_for(item.bank)
-        if candidate.exact or (post.fingerprint and post.fingerprint == item.fingerprint):
-            return _match(candidate, Verdict.REUPLOAD, Signal.EXACT, 1.0)
-        lexical = lexical_similarity(shingles(post.canonical), shingles(item.canonical)).score
-        if lexical >= thresholds.near_duplicate_lexical:
-            return _match(candidate, Verdict.NEAR_DUPLICATE, Signal.LEXICAL, lexical)
-        if candidate.cosine < thresholds.translation_cosine:
-            return None
-        words = word_count(post.canonical)
-        if min(words, word_count(item.canonical)) < thresholds.min_semantic_words:
-            return None
-        short = words < thresholds.short_post_words
-        semantic = semantic_verdict(post.lang, item.lang)
-        if candidate.margin is None:
-            return _match(candidate, semantic, Signal.SEMANTIC, candidate.cosine)
-        score = translation_score(post, candidate, thresholds)
-        if score is not None:
-            if score >= thresholds.translation_score_for(post.lang, item.lang, short=short):
-                return _match(candidate, semantic, Signal.SEMANTIC, score)
-            return None
-        if candidate.margin >= thresholds.translation_margin_for(post.lang, item.lang, short=short):
-            return _match(candidate, semantic, Signal.SEMANTIC, candidate.margin)
-        return None
+        return _judge(_Pair(post, candidate, self.thresholds_for(candidate.item.bank))).match
+
+    def explain(self, post: PostFeatures, candidate: Candidate, thresholds: Thresholds) -> Comparison:
+        """Every measure of the pair against its operating point, and the verdict ``classify`` gives, with why."""
+        pair = _Pair(post, candidate, thresholds)
+        match, decided_by = _judge(pair)
+        signals = pair.scores()
+        verdict = match.kind if match is not None else Verdict.NO_MATCH
+        decisive = next(s for s in signals if s.measure is decided_by)
+        return Comparison(
+            verdict=verdict, reason=_reason(verdict, decisive, pair), lang_a=post.lang, lang_b=candidate.item.lang,
+            fingerprint_a=post.fingerprint, fingerprint_b=candidate.item.fingerprint, signals=signals, decided_by=decided_by,
+        )
 
     def decide(
         self, post: PostFeatures, candidates: Sequence[Candidate], top_k: int, *, suppression: frozenset[str] = frozenset()
@@ -95,7 +98,103 @@ class Cascade:
                 best[match.reference_id] = match
         ordered = sorted(best.values(), key=_rank, reverse=True)[:top_k]
         verdict = ordered[0].kind if ordered else Verdict.NO_MATCH
-        return PostResult(post_id=post.post_id, verdict=verdict, matches=tuple(ordered), detected_lang=post.lang)
+        return PostResult(
+            post_id=post.post_id, verdict=verdict, matches=tuple(ordered), detected_lang=post.lang, fingerprint=post.fingerprint
+        )
+
+
+def _judge(pair: "_Pair") -> Judgement:
+    """The cascade's rules, strongest signal first (the module docstring): the one statement of them."""
+    candidate, post, thresholds = pair.candidate, pair.post, pair.thresholds
+    if pair.exact:
+        return Judgement(_match(candidate, Verdict.REUPLOAD, Signal.EXACT, 1.0), Measure.FINGERPRINT)
+    if pair.lexical >= thresholds.near_duplicate_lexical:
+        return Judgement(_match(candidate, Verdict.NEAR_DUPLICATE, Signal.LEXICAL, pair.lexical), Measure.LEXICAL)
+    if candidate.cosine < thresholds.translation_cosine:
+        return Judgement(None, Measure.COSINE)
+    if pair.words < thresholds.min_semantic_words:
+        return Judgement(None, Measure.WORDS)
+    semantic = semantic_verdict(post.lang, candidate.item.lang)
+    if candidate.margin is None:
+        return Judgement(_match(candidate, semantic, Signal.SEMANTIC, candidate.cosine), Measure.COSINE)
+    score = pair.translation
+    if score is not None:
+        passed = score >= pair.translation_threshold
+        return Judgement(_match(candidate, semantic, Signal.SEMANTIC, score) if passed else None, Measure.TRANSLATION_SCORE)
+    passed = candidate.margin >= pair.margin_threshold
+    return Judgement(_match(candidate, semantic, Signal.SEMANTIC, candidate.margin) if passed else None, Measure.MARGIN)
+
+
+class _Pair:
+    """One (post, candidate) pair under its operating points; each measure is computed once, when first read.
+
+    ``_judge`` reads only what its rules reach (a post meets up to 128
+    candidates, most below the cosine floor); ``scores`` reads all of them.
+    """
+
+    def __init__(self, post: PostFeatures, candidate: Candidate, thresholds: Thresholds) -> None:
+        self.post, self.candidate, self.thresholds = post, candidate, thresholds
+
+    @property
+    def exact(self) -> bool:
+        fingerprint = self.post.fingerprint
+        return self.candidate.exact or bool(fingerprint and fingerprint == self.candidate.item.fingerprint)
+
+    @cached_property
+    def lexical(self) -> float:
+        return lexical_similarity(shingles(self.post.canonical), shingles(self.candidate.item.canonical)).score
+
+    @cached_property
+    def words(self) -> int:
+        return min(word_count(self.post.canonical), word_count(self.candidate.item.canonical))
+
+    @property
+    def pair_name(self) -> str:
+        return f"{self.post.lang}>{self.candidate.item.lang}"
+
+    @property
+    def short(self) -> bool:
+        return word_count(self.post.canonical) < self.thresholds.short_post_words
+
+    @cached_property
+    def translation(self) -> float | None:
+        return translation_score(self.post, self.candidate, self.thresholds)
+
+    @property
+    def translation_threshold(self) -> float:
+        return self.thresholds.translation_score_for(self.post.lang, self.candidate.item.lang, short=self.short)
+
+    @property
+    def margin_threshold(self) -> float:
+        return self.thresholds.translation_margin_for(self.post.lang, self.candidate.item.lang, short=self.short)
+
+    def scores(self) -> tuple[SignalScore, ...]:
+        t, candidate = self.thresholds, self.candidate
+        scores = [
+            SignalScore(Measure.FINGERPRINT, 1.0 if self.exact else 0.0, 1.0),
+            SignalScore(Measure.LEXICAL, self.lexical, t.near_duplicate_lexical),
+            SignalScore(Measure.COSINE, candidate.cosine, t.translation_cosine),
+            SignalScore(Measure.WORDS, float(self.words), float(t.min_semantic_words)),
+        ]
+        if self.translation is not None:
+            scores.append(SignalScore(Measure.TRANSLATION_SCORE, self.translation, self.translation_threshold))
+        if candidate.margin is not None:
+            scores.append(SignalScore(Measure.MARGIN, candidate.margin, self.margin_threshold))
+        return tuple(scores)
+
+
+def _reason(verdict: Verdict, decisive: SignalScore, pair: _Pair) -> str:
+    """One line on why: the test that decided, with its numbers."""
+    if decisive.measure is Measure.FINGERPRINT:
+        return "reupload: the canonical forms are the same (equal fingerprints)"
+    test = f"{decisive.measure.value} {decisive.score:.3f} {'>=' if decisive.cleared else '<'} {decisive.threshold:.3f}"
+    if decisive.measure is Measure.WORDS:
+        test = f"{decisive.score:.0f} words < {decisive.threshold:.0f}: too little content for a verdict by meaning"
+    elif decisive.measure is Measure.COSINE and decisive.cleared:
+        test += " (no background sample: the cosine decides)"
+    elif decisive.measure in (Measure.TRANSLATION_SCORE, Measure.MARGIN):
+        test += f" for {pair.pair_name}{' (a short post)' if pair.short else ''}"
+    return f"{verdict.value}: {test}"
 
 
 def semantic_verdict(post_lang: str, reference_lang: str) -> Verdict:

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from service.core import Background, ConfigError, NigranConfig, Thresholds, load_calibration
+from service.core import Background, ConfigError, ModelConfig, NigranConfig, Thresholds, load_calibration
 from tests.support.factories import write_calibration
 
 
@@ -65,3 +65,15 @@ def test_per_pair_thresholds_load_from_toml_and_bad_keys_are_refused(tmp_path: P
     path.write_text('[thresholds.translation_margin_by_pair]\n"ur-en" = 1.02\n', encoding="utf-8")
     with pytest.raises(ConfigError, match="ur-en"):
         NigranConfig.load(path)
+
+
+def test_each_backend_loads_the_calibration_in_its_own_directory(tmp_path: Path) -> None:
+    write_calibration(tmp_path, "model-a")
+    (tmp_path / "onnx-int8").mkdir()
+    write_calibration(tmp_path / "onnx-int8", "model-a+onnx-int8")
+    onnx = NigranConfig(calibration_dir=tmp_path, model=ModelConfig(backend="onnx-int8"))
+    assert load_calibration(onnx, "model-a+onnx-int8").background is not None
+    # Never the other backend's, even where its model id would be accepted.
+    assert load_calibration(onnx, "model-a").background is None
+    assert load_calibration(NigranConfig(calibration_dir=tmp_path), "model-a+onnx-int8").background is None
+    assert load_calibration(NigranConfig(calibration_dir=tmp_path), "model-a").background is not None

