@@ -32,7 +32,9 @@ from service.api import convert
 from service.api._generated.nigran.v1 import curation_pb2, curation_pb2_grpc, matcher_pb2_grpc
 from service.api.status import field_violations
 from service.cli_curation import CURATION_COMMANDS, add_curation_commands, run_curation
-from service.core import DEFAULT_BANK, SUPPORTED_LANGUAGES, NewReference, NigranError, Post, new_reference_from_record
+from service.core import (
+    DEFAULT_BANK, SUPPORTED_LANGUAGES, MatchOptions, NewReference, NigranError, Post, Verdict, new_reference_from_record
+)
 
 DEFAULT_TARGET = "127.0.0.1:50051"
 
@@ -58,6 +60,26 @@ def _read_references(path: Path, default: NewReference) -> list[NewReference]:
             except NigranError as exc:
                 raise SystemExit(str(exc)) from exc
     return refs
+
+
+_KINDS = [v.value for v in Verdict if v is not Verdict.NO_MATCH]
+
+
+def _min_score(spec: str) -> tuple[str, float]:
+    kind, sep, score = spec.partition("=")
+    if not sep or kind not in _KINDS:
+        raise argparse.ArgumentTypeError(f"expected KIND=SCORE with KIND one of {', '.join(_KINDS)}, got {spec!r}")
+    try:
+        return kind, float(score)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{score!r} is not a number") from None
+
+
+def _pair(spec: str) -> tuple[str, str]:
+    key, sep, value = spec.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {spec!r}")
+    return key, value
 
 
 def open_channel(args: argparse.Namespace) -> grpc.Channel:
@@ -97,7 +119,14 @@ def run(args: argparse.Namespace) -> int:
             if args.stdin:
                 posts += [Post(id=str(len(posts) + i), text=line.rstrip("\n")) for i, line in enumerate(sys.stdin) if line.strip()]
             stub_m = matcher_pb2_grpc.MatcherStub(channel)
-            request_m = convert.match_request_to_pb(posts, banks=tuple(args.bank), top_k=args.top_k, exhaustive=args.exhaustive)
+            options = MatchOptions(
+                verdicts=frozenset(Verdict(v) for v in args.verdict),
+                min_scores={Verdict(kind): score for kind, score in args.min_score},
+                metadata=dict(args.where),
+            )
+            request_m = convert.match_request_to_pb(
+                posts, banks=tuple(args.bank), top_k=args.top_k, exhaustive=args.exhaustive, options=options
+            )
             _print(stub_m.Match(request_m, metadata=md, timeout=args.timeout))
         elif args.command == "compare":
             stub_m = matcher_pb2_grpc.MatcherStub(channel)
@@ -148,6 +177,15 @@ def build_parser() -> argparse.ArgumentParser:
     match.add_argument(
         "--exhaustive", action="store_true",
         help="embed exact re-uploads too, listing every match (default: their exact copies, without the model)",
+    )
+    match.add_argument("--verdict", action="append", default=[], choices=_KINDS, help="return only matches of these kinds (repeatable)")
+    match.add_argument(
+        "--min-score", action="append", default=[], type=_min_score, metavar="KIND=SCORE",
+        help="a stricter minimum score for matches of one kind (repeatable), e.g. translation=0.995",
+    )
+    match.add_argument(
+        "--where", action="append", default=[], type=_pair, metavar="KEY=VALUE",
+        help="only references whose metadata has this pair (repeatable: all must hold)",
     )
     compare = sub.add_parser("compare", help="judge text A as a post against text B as a reference, with every signal")
     compare.add_argument("text_a")

@@ -19,6 +19,7 @@ from service.core import (
 
 CURATION_COMMANDS = frozenset({"bank", "disable", "enable", "release", "label", "report", "stats", "list", "audit", "export", "import"})
 _KINDS = [kind.value for kind in BankKind]
+_SHARE_HELP = "gradual roll-out: the share of posts, 0 to 1, the bank's items may match, e.g. 0.05"
 _STATES = [state.value for state in ReferenceState]
 
 
@@ -66,14 +67,17 @@ def run_curation(args: argparse.Namespace, stub: Any, md: list[tuple[str, str]],
     cmd = args.command
     if cmd == "bank":
         if args.bank_command == "create":
-            bank = Bank(name=args.name, description=args.description, enabled=not args.disabled, kind=BankKind(args.kind), thresholds=_thresholds(args.threshold))
+            bank = Bank(
+                name=args.name, description=args.description, enabled=not args.disabled, kind=BankKind(args.kind),
+                thresholds=_thresholds(args.threshold), match_share=args.share,
+            )
             show(stub.CreateBank(convert.create_bank_to_pb(bank), **call))
         elif args.bank_command == "list":
             show(stub.ListBanks(curation_pb2.ListBanksRequest(), **call))
         elif args.bank_command == "update":
             changes = BankChanges(
                 description=args.description, enabled=args.enabled, kind=BankKind(args.kind) if args.kind else None,
-                set_thresholds=_thresholds(args.threshold), clear_thresholds=tuple(args.clear_threshold),
+                set_thresholds=_thresholds(args.threshold), clear_thresholds=tuple(args.clear_threshold), match_share=args.share,
             )
             show(stub.UpdateBank(convert.bank_changes_to_pb(args.name, changes), **call))
         else:
@@ -127,6 +131,7 @@ def add_curation_commands(sub: Any) -> None:
     create.add_argument("--kind", choices=_KINDS, default=BankKind.NORMAL.value)
     create.add_argument("--disabled", action="store_true")
     create.add_argument("--threshold", action="append", default=[], help="name=value override, e.g. translation_cosine=0.9")
+    create.add_argument("--share", type=float, default=1.0, help=_SHARE_HELP + " (default 1: every post)")
     bank_sub.add_parser("list")
     update = bank_sub.add_parser("update")
     update.add_argument("name")
@@ -137,6 +142,7 @@ def add_curation_commands(sub: Any) -> None:
     toggle.add_argument("--disable", dest="enabled", action="store_const", const=False)
     update.add_argument("--threshold", action="append", default=[], help="name=value override")
     update.add_argument("--clear-threshold", action="append", default=[], help="drop an override (back to the default)")
+    update.add_argument("--share", type=float, help=_SHARE_HELP)
     delete = bank_sub.add_parser("delete")
     delete.add_argument("name")
     delete.add_argument("--force", action="store_true", help="remove the bank's items too (tombstones are kept)")

@@ -17,7 +17,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from service.api._generated.nigran.v1 import admin_pb2, curation_pb2, matcher_pb2
 from service.core import (
     DEFAULT_BANK, AuditEntry, AuditQuery, Bank, BankChanges, BankKind, Comparison, CurationStats, Feedback,
-    FeedbackSummary, FeedbackVerdict, ImportSummary, InvalidInput, LoadedIndex, Match, MatchRate, Measure,
+    FeedbackSummary, FeedbackVerdict, ImportSummary, InvalidInput, LoadedIndex, Match, MatchOptions, MatchRate, Measure,
     NewReference, Post, PostResult, ReferenceItem, ReferenceQuery, ReferenceState, ReferenceStats, Signal,
     SignalScore, StateChange, Thresholds, Verdict, scalar_values
 )
@@ -129,10 +129,40 @@ def posts_from_pb(request: matcher_pb2.MatchRequest) -> list[Post]:
 
 
 def match_request_to_pb(
-    posts: Sequence[Post], *, banks: Sequence[str] = (), top_k: int = 0, exhaustive: bool = False
+    posts: Sequence[Post],
+    *,
+    banks: Sequence[str] = (),
+    top_k: int = 0,
+    exhaustive: bool = False,
+    options: MatchOptions = MatchOptions(),
 ) -> matcher_pb2.MatchRequest:
     return matcher_pb2.MatchRequest(
-        posts=[matcher_pb2.Post(id=p.id, text=p.text) for p in posts], banks=list(banks), top_k=top_k, exhaustive=exhaustive
+        posts=[matcher_pb2.Post(id=p.id, text=p.text) for p in posts], banks=list(banks), top_k=top_k, exhaustive=exhaustive,
+        verdicts=[_VERDICT_TO_PB[v] for v in sorted(options.verdicts, key=lambda v: _VERDICT_TO_PB[v])],
+        min_scores=[matcher_pb2.ScoreFloor(kind=_VERDICT_TO_PB[k], min_score=v) for k, v in options.min_scores.items()],
+        metadata_filter=dict(options.metadata),
+    )
+
+
+def match_options_from_pb(request: matcher_pb2.MatchRequest) -> MatchOptions:
+    """The request's own narrowing of the verdicts; an unspecified or unknown kind is refused, naming its place."""
+
+    def kind(value: int, field: str) -> Verdict:
+        verdict: Verdict | None = _known(value, _VERDICT_FROM_PB, field, matcher_pb2.VERDICT_UNSPECIFIED)
+        if verdict is None:
+            raise InvalidInput(field, "a kind of match is required")
+        return verdict
+
+    min_scores: dict[Verdict, float] = {}
+    for i, floor in enumerate(request.min_scores):
+        verdict = kind(floor.kind, f"min_scores[{i}].kind")
+        if verdict in min_scores:
+            raise InvalidInput(f"min_scores[{i}].kind", f"{verdict.name} is given twice")
+        min_scores[verdict] = floor.min_score
+    return MatchOptions(
+        verdicts=frozenset(kind(v, f"verdicts[{i}]") for i, v in enumerate(request.verdicts)),
+        min_scores=min_scores,
+        metadata=dict(request.metadata_filter),
     )
 
 
@@ -321,6 +351,7 @@ def bank_to_pb(bank: Bank, effective: Thresholds) -> curation_pb2.Bank:
         created_by=bank.created_by,
         created_at=timestamp_to_pb(bank.created_at),
         updated_at=timestamp_to_pb(bank.updated_at),
+        match_share=bank.match_share,
     )
 
 
@@ -335,6 +366,7 @@ def bank_from_pb(pb: curation_pb2.Bank) -> Bank:
         updated_at=timestamp_from_pb(pb.updated_at),
         created_by=pb.created_by,
         item_count=pb.item_count,
+        match_share=pb.match_share,
     )
 
 
@@ -345,12 +377,14 @@ def create_bank_from_pb(pb: curation_pb2.CreateBankRequest) -> Bank:
         enabled=not pb.disabled,
         kind=bank_kind_from_pb(pb.kind) or BankKind.NORMAL,
         thresholds=dict(pb.thresholds),
+        match_share=pb.match_share if pb.HasField("match_share") else 1.0,
     )
 
 
 def create_bank_to_pb(bank: Bank) -> curation_pb2.CreateBankRequest:
     return curation_pb2.CreateBankRequest(
-        name=bank.name, description=bank.description, disabled=not bank.enabled, kind=_KIND_TO_PB[bank.kind], thresholds=dict(bank.thresholds)
+        name=bank.name, description=bank.description, disabled=not bank.enabled, kind=_KIND_TO_PB[bank.kind],
+        thresholds=dict(bank.thresholds), match_share=bank.match_share,
     )
 
 
@@ -361,6 +395,7 @@ def bank_changes_from_pb(pb: curation_pb2.UpdateBankRequest) -> BankChanges:
         kind=bank_kind_from_pb(pb.kind),
         set_thresholds=dict(pb.set_thresholds),
         clear_thresholds=tuple(pb.clear_thresholds),
+        match_share=pb.match_share if pb.HasField("match_share") else None,
     )
 
 
@@ -375,6 +410,8 @@ def bank_changes_to_pb(name: str, changes: BankChanges) -> curation_pb2.UpdateBa
         pb.description = changes.description
     if changes.enabled is not None:
         pb.enabled = changes.enabled
+    if changes.match_share is not None:
+        pb.match_share = changes.match_share
     return pb
 
 

@@ -47,7 +47,7 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServicer):  # type: ignore[misc]
         posts = convert.posts_from_pb(request)
         results = self._engine().match(
             posts, banks=tuple(request.banks), top_k=request.top_k, exhaustive=request.exhaustive,
-            stop=within_budget(_caller_gone(context), self._budget),
+            options=convert.match_options_from_pb(request), stop=within_budget(_caller_gone(context), self._budget),
         )
         return convert.results_to_pb(redact(results, view_for(call_info().role, self._auth)))
 

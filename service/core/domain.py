@@ -100,6 +100,40 @@ class PostResult:
     fingerprint: str = ""
 
 
+@dataclass(frozen=True)
+class MatchOptions:
+    """Per-request controls of ``Match``; each can only narrow what the service's operating points return.
+
+    ``verdicts``: the kinds of match to return (empty: every kind); the
+    post's verdict is that of its best match left. ``min_scores``: per kind, a
+    stricter minimum ``Match.score``. ``metadata``: only references whose
+    metadata holds every one of these pairs are candidates (Alegre's context
+    filter). None of them applies to suppression banks: an allow-list a
+    caller could switch off would not be one.
+    """
+
+    verdicts: frozenset[Verdict] = frozenset()
+    min_scores: Mapping[Verdict, float] = field(default_factory=dict)
+    metadata: Mapping[str, str] = field(default_factory=dict)
+
+    def keeps(self, match: Match) -> bool:
+        if self.verdicts and match.kind not in self.verdicts:
+            return False
+        return match.score >= self.min_scores.get(match.kind, match.score)
+
+    @property
+    def filters_matches(self) -> bool:
+        return bool(self.verdicts or self.min_scores)
+
+    @property
+    def takes_fingerprint_answers(self) -> bool:
+        """An exact copy may be settled from the store: an exact match (score 1) is one this request returns."""
+        return (not self.verdicts or Verdict.REUPLOAD in self.verdicts) and self.min_scores.get(Verdict.REUPLOAD, 1.0) <= 1.0
+
+
+ALL_MATCHES = MatchOptions()
+
+
 class Measure(enum.Enum):
     """What the cascade measures of a (post, reference) pair, each against its own operating point."""
 
@@ -330,6 +364,9 @@ class Bank:
     created_by: str = ""
     # Live (not removed) items; filled in by listings.
     item_count: int = 0
+    # The share of posts the bank's items may match (gradual roll-out,
+    # matching/rollout.py); 1: every post.
+    match_share: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -341,6 +378,7 @@ class BankChanges:
     kind: BankKind | None = None
     set_thresholds: Mapping[str, float] = field(default_factory=dict)
     clear_thresholds: tuple[str, ...] = ()
+    match_share: float | None = None
 
 
 # -- feedback, audit, stats -----------------------------------------------------

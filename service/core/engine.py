@@ -20,7 +20,7 @@ from service.core.cancellation import StopCheck, never, stop_if_asked
 from service.core.config import NigranConfig
 from service.core.curation.service import Curation
 from service.core.domain import (
-    Comparison, LoadedIndex, Post, PostCandidates, PostFeatures, PostResult, ReferenceItem, ReferenceState, Verdict
+    ALL_MATCHES, Comparison, LoadedIndex, MatchOptions, Post, PostCandidates, PostFeatures, PostResult, ReferenceItem, ReferenceState, Verdict
 )
 from service.core.embedding.embedder import Embedder
 from service.core.index.base import Hit
@@ -32,7 +32,7 @@ from service.core.matching.candidates import assemble, search_depth
 from service.core.matching.thresholds import Thresholds
 from service.core.observe import NO_OBSERVER, Observer
 from service.core.text.prepare import PreparedText, prepare_text
-from service.core.validation import check_posts, check_texts, check_top_k
+from service.core.validation import check_match_options, check_posts, check_texts, check_top_k
 from service.core.wiring import Parts, build_parts
 
 Progress = Callable[[int, int], None]
@@ -105,6 +105,7 @@ class Engine:
         banks: Sequence[str] = (),
         top_k: int = 0,
         exhaustive: bool = False,
+        options: MatchOptions = ALL_MATCHES,
         stop: StopCheck = never,
     ) -> list[PostResult]:
         """Verdicts, in the order of ``posts``; ``stop`` ends the work early (Cancelled) once the caller has gone.
@@ -113,13 +114,16 @@ class Engine:
         whatever else it resembles, so by default it is answered from the
         store without the model: its matches are then its exact copies only.
         ``exhaustive`` embeds and searches it too, for every match the bank
-        holds (translations and near-duplicates of other items), at model cost.
+        holds (translations and near-duplicates of other items), at model cost;
+        so does ``options`` leaving out exact matches. ``options`` narrows the
+        matches returned (``MatchOptions``).
         """
-        considered = self.candidates(posts, banks=banks, top_k=top_k, exhaustive=exhaustive, stop=stop)
+        considered = self.candidates(posts, banks=banks, top_k=top_k, exhaustive=exhaustive, options=options, stop=stop)
         clock = _StageClock(self._parts.observer, len(posts))
         cascade, suppression = self._parts.cascade, self._parts.catalog.suppression()
         k = check_top_k(top_k, self.config.limits)
-        results = [cascade.decide(c.features, c.candidates, k, suppression=suppression) for c in considered]
+        keep = options.keeps if options.filters_matches else None
+        results = [cascade.decide(c.features, c.candidates, k, suppression=suppression, keep=keep) for c in considered]
         clock.lap("decide")
         self._parts.curation.holdouts.observe(results)
         self._parts.observer.matched(results)
@@ -132,11 +136,13 @@ class Engine:
         banks: Sequence[str] = (),
         top_k: int = 0,
         exhaustive: bool = False,
+        options: MatchOptions = ALL_MATCHES,
         stop: StopCheck = never,
     ) -> list[PostCandidates]:
         """Every post with the candidates the cascade will judge it against (what ``match`` decides on)."""
         parts = self._parts
         check_posts(posts, self.config.limits)
+        check_match_options(options, self.config.limits)
         depth = search_depth(check_top_k(top_k, self.config.limits))
         parts.catalog.check_known(banks)
         clock = _StageClock(parts.observer, len(posts))
@@ -150,9 +156,15 @@ class Engine:
             disabled_banks=parts.catalog.disabled(),
             suppression_banks=parts.catalog.suppression(),
             held_out=parts.curation.holdouts.held_out(),
+            metadata=options.metadata,
+            shares=parts.catalog.shares(),
         )
         exact = parts.store.references.find_by_fingerprints(texts[i].fingerprint for i in matchable)
-        settled = set() if exhaustive else {i for i in matchable if _settled(exact.get(texts[i].fingerprint, ()), admit)}
+        fingerprint_answers = options.takes_fingerprint_answers and not exhaustive
+        settled = {
+            i for i in matchable
+            if fingerprint_answers and _settled(exact.get(texts[i].fingerprint, ()), admit.for_post(texts[i].fingerprint))
+        }
         live = [i for i in matchable if i not in settled]
         clock.lap("exact")
         if settled:
@@ -168,12 +180,12 @@ class Engine:
         post_rows = background.neighbourhoods(vectors) if background is not None and live else None
         out = [PostCandidates(PostFeatures(p.id, t.canonical, t.fingerprint, t.lang), ()) for p, t in zip(posts, texts)]
         for i in settled:
-            found = assemble(texts[i], (), exact[texts[i].fingerprint], {}, admit)
+            found = assemble(texts[i], (), exact[texts[i].fingerprint], {}, admit.for_post(texts[i].fingerprint))
             out[i] = PostCandidates(out[i].features, tuple(found))
         for row, i in enumerate(live):
             text = texts[i]
             found = assemble(
-                text, hits[row], exact.get(text.fingerprint, []), items, admit,
+                text, hits[row], exact.get(text.fingerprint, []), items, admit.for_post(text.fingerprint),
                 background=background, post_row=post_rows[row] if post_rows is not None else None,
             )
             out[i] = PostCandidates(out[i].features, tuple(found))

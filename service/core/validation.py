@@ -8,10 +8,11 @@ gets the same answer whichever RPC or tool it arrives through.
 from __future__ import annotations
 
 import base64
+import math
 from typing import Iterable, Mapping, Sequence
 
 from service.core.config import Limits
-from service.core.domain import Post
+from service.core.domain import MatchOptions, Post, Verdict
 from service.core.errors import InvalidInput, LimitExceeded
 
 MAX_PAGE = 1000
@@ -56,9 +57,28 @@ def check_item_annotations(field: str, labels: Sequence[str], metadata: Mapping[
         raise LimitExceeded(f"{field}.labels", f"{len(labels)} labels exceed the limit of {limits.max_labels_per_item} per item")
     if len(metadata) > limits.max_metadata_entries:
         raise LimitExceeded(f"{field}.metadata", f"{len(metadata)} entries exceed the limit of {limits.max_metadata_entries} per item")
-    size = sum(len(k.encode("utf-8", errors="surrogatepass")) + len(v.encode("utf-8", errors="surrogatepass")) for k, v in metadata.items())
+    size = _annotation_bytes(metadata)
     if size > limits.max_metadata_bytes:
         raise LimitExceeded(f"{field}.metadata", f"{size} bytes exceed the limit of {limits.max_metadata_bytes} per item")
+
+
+def _annotation_bytes(metadata: Mapping[str, str]) -> int:
+    return sum(len(k.encode("utf-8", errors="surrogatepass")) + len(v.encode("utf-8", errors="surrogatepass")) for k, v in metadata.items())
+
+
+def check_match_options(options: MatchOptions, limits: Limits) -> None:
+    """A request's own narrowing of the verdicts: real kinds, finite scores, a metadata filter within an item's caps."""
+    if Verdict.NO_MATCH in options.verdicts:
+        raise InvalidInput("verdicts", "NO_MATCH is not a kind of match; give the kinds of match to return")
+    for kind, score in options.min_scores.items():
+        if kind is Verdict.NO_MATCH:
+            raise InvalidInput("min_scores", "NO_MATCH is not a kind of match")
+        if not math.isfinite(score):
+            raise InvalidInput(f"min_scores[{kind.name}]", f"must be a finite number, got {score}")
+    if len(options.metadata) > limits.max_metadata_entries:
+        raise LimitExceeded("metadata_filter", f"{len(options.metadata)} entries exceed the limit of {limits.max_metadata_entries}")
+    if _annotation_bytes(options.metadata) > limits.max_metadata_bytes:
+        raise LimitExceeded("metadata_filter", f"more than the limit of {limits.max_metadata_bytes} bytes")
 
 
 def check_ids(ids: Sequence[str], limits: Limits, field: str = "ids") -> list[str]:

@@ -25,8 +25,8 @@ import service.cli_curation as cli_curation
 from service.api import convert
 from service.api._generated.nigran.v1 import curation_pb2, curation_pb2_grpc, matcher_pb2, matcher_pb2_grpc
 from service.core import (
-    AuditQuery, Bank, BankChanges, BankKind, Feedback, FeedbackVerdict, InvalidInput, NewReference, Post,
-    ReferenceQuery, ReferenceState
+    AuditQuery, Bank, BankChanges, BankKind, Feedback, FeedbackVerdict, InvalidInput, MatchOptions, NewReference, Post,
+    ReferenceQuery, ReferenceState, Verdict
 )
 from tests.support.api_factories import FailedCall, failed_call, reference_item
 
@@ -126,6 +126,17 @@ def test_bank_update_kind_and_enable(fake: FakeCli) -> None:
     assert not request.HasField("description")
 
 
+def test_bank_roll_out_share(fake: FakeCli) -> None:
+    _, request = fake.request("bank", "create", "trial", "--share", "0.05")
+    assert request == convert.create_bank_to_pb(Bank(name="trial", match_share=0.05))
+    fake.sent.clear()
+    _, request = fake.request("bank", "update", "trial", "--share", "0.5")
+    assert request.HasField("match_share") and request.match_share == 0.5
+    fake.sent.clear()
+    _, request = fake.request("bank", "update", "trial", "--disable")
+    assert not request.HasField("match_share")
+
+
 def test_bank_update_without_kind_leaves_it(fake: FakeCli) -> None:
     _, request = fake.request("bank", "update", "b", "--disable")
     assert request.kind == curation_pb2.BANK_KIND_UNSPECIFIED
@@ -190,6 +201,25 @@ def test_add_and_match(fake: FakeCli) -> None:
     rpc, request = fake.request("match", "one", "two", "--bank", "b", "--top-k", "3")
     assert rpc == "Match"
     assert request == convert.match_request_to_pb([Post(id="0", text="one"), Post(id="1", text="two")], banks=("b",), top_k=3)
+
+
+def test_match_options(fake: FakeCli) -> None:
+    _, request = fake.request(
+        "match", "one", "--verdict", "translation", "--verdict", "reupload", "--min-score", "translation=0.995",
+        "--where", "source=telegram", "--where", "year=2024",
+    )
+    options = MatchOptions(
+        verdicts=frozenset({Verdict.TRANSLATION, Verdict.REUPLOAD}), min_scores={Verdict.TRANSLATION: 0.995},
+        metadata={"source": "telegram", "year": "2024"},
+    )
+    assert request == convert.match_request_to_pb([Post(id="0", text="one")], options=options)
+
+
+@pytest.mark.parametrize("argv", [("--min-score", "translation"), ("--min-score", "no_match=1"), ("--min-score", "translation=high"), ("--where", "=x")])
+def test_bad_match_options_are_usage_errors(fake: FakeCli, argv: tuple[str, ...]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        fake.run("match", "one", *argv)
+    assert exited.value.code == 2 and fake.sent == []
 
 
 def test_compare_sends_both_texts(fake: FakeCli) -> None:

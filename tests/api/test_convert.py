@@ -31,7 +31,7 @@ from service.api import convert
 from service.api._generated.nigran.v1 import admin_pb2, curation_pb2, matcher_pb2
 from service.core import (
     AuditEntry, AuditQuery, Bank, BankChanges, BankKind, Comparison, CurationStats, Feedback, FeedbackSummary,
-    FeedbackVerdict, ImportSummary, InvalidInput, LoadedIndex, Manifest, Match, MatchRate, Measure, NewReference, Post,
+    FeedbackVerdict, ImportSummary, InvalidInput, LoadedIndex, Manifest, Match, MatchOptions, MatchRate, Measure, NewReference, Post,
     PostResult, ReferenceQuery, ReferenceState, ReferenceStats, Signal, SignalScore, StateChange, Thresholds, Verdict
 )
 from tests.support.api_factories import reference_item
@@ -227,9 +227,16 @@ SUMMARY = FeedbackSummary(true_positives=2, false_positives=1)
 
 PAIRS: dict[str, Pair] = {
     "MatchRequest": Pair(
-        ([Post(id="1", text="ایک"), Post(id="2", text="two")], ("b1", "b2"), 3, True),
-        lambda v: convert.match_request_to_pb(v[0], banks=v[1], top_k=v[2], exhaustive=v[3]),
-        lambda pb: (convert.posts_from_pb(pb), tuple(pb.banks), pb.top_k, pb.exhaustive),
+        (
+            [Post(id="1", text="ایک"), Post(id="2", text="two")], ("b1", "b2"), 3, True,
+            MatchOptions(
+                verdicts=frozenset({Verdict.TRANSLATION, Verdict.NEAR_DUPLICATE}),
+                min_scores={Verdict.TRANSLATION: 0.5, Verdict.PARAPHRASE: 0.75},
+                metadata={"source": "telegram"},
+            ),
+        ),
+        lambda v: convert.match_request_to_pb(v[0], banks=v[1], top_k=v[2], exhaustive=v[3], options=v[4]),
+        lambda pb: (convert.posts_from_pb(pb), tuple(pb.banks), pb.top_k, pb.exhaustive, convert.match_options_from_pb(pb)),
     ),
     "Match": Pair(sample_match(), convert.match_to_pb, convert.match_from_pb),
     "PostResult": Pair(
@@ -283,21 +290,22 @@ PAIRS: dict[str, Pair] = {
     "StateChangeResponse": Pair(StateChange(changed=("a", "b"), not_found=("c",)), convert.state_change_to_pb, convert.state_change_from_pb),
     "Bank": Pair(
         Bank(name="allow", description="d", enabled=True, kind=BankKind.SUPPRESSION, thresholds={"translation_cosine": 0.9},
-             created_at=T1, updated_at=T2, created_by="curator:a", item_count=3),
+             created_at=T1, updated_at=T2, created_by="curator:a", item_count=3, match_share=0.25),
         lambda bank: convert.bank_to_pb(bank, Thresholds()),
         convert.bank_from_pb,
         flipped={"enabled": False},
     ),
     "CreateBankRequest": Pair(
         Bank(name="b", description="x", enabled=False, kind=BankKind.SUPPRESSION, thresholds={"translation_margin": 1.25},
-             created_at=T1, updated_at=T2, created_by="curator:a", item_count=3),
+             created_at=T1, updated_at=T2, created_by="curator:a", item_count=3, match_share=0.05),
         convert.create_bank_to_pb,
         convert.create_bank_from_pb,
         # The server stamps these; a request cannot set them.
         {"created_at": 0.0, "updated_at": 0.0, "created_by": "", "item_count": 0},
     ),
     "UpdateBankRequest": Pair(
-        BankChanges(description="new", enabled=True, kind=BankKind.SUPPRESSION, set_thresholds={"translation_cosine": 0.5}, clear_thresholds=("translation_margin",)),
+        BankChanges(description="new", enabled=True, kind=BankKind.SUPPRESSION, set_thresholds={"translation_cosine": 0.5}, clear_thresholds=("translation_margin",),
+                    match_share=0.5),
         lambda changes: convert.bank_changes_to_pb("b", changes),
         convert.bank_changes_from_pb,
     ),
@@ -575,3 +583,31 @@ def test_a_comparison_of_an_unmatchable_text_has_no_deciding_measure() -> None:
     message = convert.comparison_to_pb(comparison)
     assert message.decided_by == matcher_pb2.MEASURE_UNSPECIFIED and not message.signals
     assert convert.comparison_from_pb(message) == comparison
+
+
+@pytest.mark.parametrize(
+    ("request_", "field"),
+    [
+        (matcher_pb2.MatchRequest(verdicts=[matcher_pb2.VERDICT_UNSPECIFIED]), "verdicts[0]"),
+        (matcher_pb2.MatchRequest(verdicts=[matcher_pb2.TRANSLATION, 99]), "verdicts[1]"),
+        (matcher_pb2.MatchRequest(min_scores=[matcher_pb2.ScoreFloor(min_score=0.5)]), "min_scores[0].kind"),
+        (
+            matcher_pb2.MatchRequest(min_scores=[matcher_pb2.ScoreFloor(kind=matcher_pb2.REUPLOAD), matcher_pb2.ScoreFloor(kind=matcher_pb2.REUPLOAD)]),
+            "min_scores[1].kind",
+        ),
+    ],
+)
+def test_match_options_with_no_kind_an_unknown_kind_or_a_kind_twice_are_refused(request_: Any, field: str) -> None:
+    with pytest.raises(InvalidInput) as err:
+        convert.match_options_from_pb(request_)
+    assert err.value.field == field
+
+
+def test_a_request_without_options_asks_for_every_match() -> None:
+    assert convert.match_options_from_pb(matcher_pb2.MatchRequest()) == MatchOptions()
+
+
+def test_a_bank_created_without_a_share_matches_every_post_and_an_update_without_one_leaves_it() -> None:
+    assert convert.create_bank_from_pb(curation_pb2.CreateBankRequest(name="b")).match_share == 1.0
+    assert convert.create_bank_from_pb(curation_pb2.CreateBankRequest(name="b", match_share=0.0)).match_share == 0.0
+    assert convert.bank_changes_from_pb(curation_pb2.UpdateBankRequest(name="b")).match_share is None

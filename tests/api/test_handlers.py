@@ -216,6 +216,47 @@ def test_match_stream_collects_one_response_per_request(api: Api) -> None:
 # -- items: add, get, remove -----------------------------------------------------------
 
 
+def test_match_narrowed_to_kinds_and_minimum_scores(api: Api) -> None:
+    api.add("en-1", "en-2")
+    edited = TEXTS["en-2"].replace("next week", "next week, all of you")
+    reply = api.call("Match", match_request(TEXTS["en-1"], edited))
+    assert [r.verdict for r in reply.results] == [matcher_pb2.REUPLOAD, matcher_pb2.NEAR_DUPLICATE]
+    near_score = reply.results[1].matches[0].score
+    only_near = api.call("Match", match_request(TEXTS["en-1"], edited, verdicts=[matcher_pb2.NEAR_DUPLICATE]))
+    # The exact copy is embedded and searched instead of answered from the store: it is no near-duplicate of anything.
+    assert [r.verdict for r in only_near.results] == [matcher_pb2.NO_MATCH, matcher_pb2.NEAR_DUPLICATE]
+    floors = [matcher_pb2.ScoreFloor(kind=matcher_pb2.NEAR_DUPLICATE, min_score=near_score + 0.01)]
+    stricter = api.call("Match", match_request(TEXTS["en-1"], edited, min_scores=floors))
+    assert [r.verdict for r in stricter.results] == [matcher_pb2.REUPLOAD, matcher_pb2.NO_MATCH]
+    looser = [matcher_pb2.ScoreFloor(kind=matcher_pb2.NEAR_DUPLICATE, min_score=0.0)]
+    assert api.call("Match", match_request(edited, min_scores=looser)).results[0].matches[0].score == near_score
+
+
+def test_match_with_a_metadata_filter(api: Api) -> None:
+    refs = [
+        curation_pb2.ReferenceInput(id="tg", text=TEXTS["en-1"], lang="en", metadata={"source": "telegram"}),
+        curation_pb2.ReferenceInput(id="web", text=TEXTS["en-2"], lang="en", metadata={"source": "web", "year": "2024"}),
+    ]
+    api.call("AddReferences", curation_pb2.AddReferencesRequest(references=refs))
+
+    def matched(**fields: Any) -> list[list[str]]:
+        reply = api.call("Match", match_request(TEXTS["en-1"], TEXTS["en-2"], **fields))
+        return [[m.reference_id for m in r.matches] for r in reply.results]
+
+    assert matched() == [["tg"], ["web"]]
+    assert matched(metadata_filter={"source": "web"}) == [[], ["web"]]
+    assert matched(metadata_filter={"source": "web", "year": "2023"}) == [[], []]
+
+
+def test_match_refuses_bad_options(api: Api) -> None:
+    assert api.invalid("Match", match_request("x", verdicts=[matcher_pb2.NO_MATCH])) == "verdicts"
+    assert api.invalid("Match", match_request("x", verdicts=[matcher_pb2.VERDICT_UNSPECIFIED])) == "verdicts[0]"
+    nan = [matcher_pb2.ScoreFloor(kind=matcher_pb2.TRANSLATION, min_score=float("nan"))]
+    assert api.invalid("Match", match_request("x", min_scores=nan)) == "min_scores[TRANSLATION]"
+    many = {f"k{i}": "v" for i in range(api.engine.config.limits.max_metadata_entries + 1)}
+    assert isinstance(api.refused("Match", match_request("x", metadata_filter=many)), LimitExceeded)
+
+
 def test_match_returns_the_posts_fingerprint_and_language(api: Api) -> None:
     api.add("en-1")
     exact, unmatchable = api.call("Match", match_request(TEXTS["en-1"], "🙂 https://example.org")).results

@@ -165,3 +165,25 @@ def test_language_tags_are_stored_as_the_short_code(server: Running) -> None:
         assert stored == ["en", "ur", "ps"]
     finally:
         server.curation.RemoveReferences(curation_pb2.RemoveReferencesRequest(ids=[r.id for r in refs]), timeout=10)
+
+
+def test_a_request_narrows_the_verdicts_it_gets(server: Running) -> None:
+    text = TRANSLATIONS[0][1]  # ur -> flood-en
+    post = [matcher_pb2.Post(id="p", text=text)]
+
+    def verdict(**fields: object) -> matcher_pb2.PostResult:
+        (result,) = server.matcher.Match(matcher_pb2.MatchRequest(posts=post, **fields), timeout=60).results  # type: ignore[arg-type]
+        return result
+
+    full = verdict()
+    assert full.verdict == matcher_pb2.TRANSLATION
+    assert verdict(verdicts=[matcher_pb2.TRANSLATION]).matches[0].reference_id == "flood-en"
+    assert verdict(verdicts=[matcher_pb2.NEAR_DUPLICATE, matcher_pb2.PARAPHRASE]).verdict == matcher_pb2.NO_MATCH
+    score = full.matches[0].score
+    # Match.score is a float on the wire: just under it, not at it, whatever the rounding.
+    at = [matcher_pb2.ScoreFloor(kind=matcher_pb2.TRANSLATION, min_score=score - 1e-5)]
+    above = [matcher_pb2.ScoreFloor(kind=matcher_pb2.TRANSLATION, min_score=score + 1e-3)]
+    assert verdict(min_scores=at).verdict == matcher_pb2.TRANSLATION
+    assert verdict(min_scores=above).verdict == matcher_pb2.NO_MATCH
+    # The bank's items carry no metadata, so a filter leaves no candidate.
+    assert verdict(metadata_filter={"source": "telegram"}).verdict == matcher_pb2.NO_MATCH

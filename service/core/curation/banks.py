@@ -20,6 +20,7 @@ from typing import Callable, Iterable
 
 from service.core.domain import DEFAULT_BANK, Bank, BankChanges, BankKind
 from service.core.errors import FailedPrecondition, InvalidInput, NotFound
+from service.core.matching.rollout import check_share
 from service.core.matching.thresholds import Thresholds, apply_overrides, check_bank_overrides, scalar_thresholds
 from service.core.store.base import ReferenceStore
 
@@ -60,6 +61,7 @@ class BankCatalog:
         self._thresholds: dict[str, Thresholds] = {}
         self._disabled: frozenset[str] = frozenset()
         self._suppression: frozenset[str] = frozenset()
+        self._shares: dict[str, float] = {}
         self.reload()
 
     @property
@@ -80,9 +82,10 @@ class BankCatalog:
         thresholds = {name: bank_thresholds(defaults, b) for name, b in banks.items()}
         disabled = frozenset(n for n, b in banks.items() if not b.enabled)
         suppression = frozenset(n for n, b in banks.items() if b.kind is BankKind.SUPPRESSION)
+        shares = {n: b.match_share for n, b in banks.items() if b.match_share < 1.0}
         with self._lock:
             self._banks, self._thresholds = banks, thresholds
-            self._disabled, self._suppression = disabled, suppression
+            self._disabled, self._suppression, self._shares = disabled, suppression, shares
 
     def names(self) -> frozenset[str]:
         return frozenset(self._banks)
@@ -95,6 +98,10 @@ class BankCatalog:
 
     def suppression(self) -> frozenset[str]:
         return self._suppression
+
+    def shares(self) -> dict[str, float]:
+        """Banks rolled out to fewer than all posts, with their share."""
+        return self._shares
 
     def check_known(self, names: Iterable[str]) -> None:
         for name in names:
@@ -117,6 +124,7 @@ class Banks:
             enabled=bank.enabled,
             kind=bank.kind,
             thresholds=check_bank_overrides(bank.thresholds),
+            match_share=check_share(bank.match_share),
         )
         created = self._store.banks.create(checked, actor=actor)
         self.catalog.reload()
@@ -140,9 +148,12 @@ class Banks:
         check_bank_overrides({k: 0.0 for k in changes.clear_thresholds}, "clear_thresholds")
         if name == DEFAULT_BANK and changes.kind is BankKind.SUPPRESSION:
             raise FailedPrecondition(f"bank {name!r} cannot be a suppression bank")
+        share = None if changes.match_share is None else check_share(changes.match_share)
         updated = self._store.banks.update(
             name,
-            BankChanges(changes.description, changes.enabled, changes.kind, set_thresholds, tuple(changes.clear_thresholds)),
+            BankChanges(
+                changes.description, changes.enabled, changes.kind, set_thresholds, tuple(changes.clear_thresholds), match_share=share
+            ),
             actor=actor,
         )
         self.catalog.reload()

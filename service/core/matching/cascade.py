@@ -71,12 +71,22 @@ class Cascade:
         )
 
     def decide(
-        self, post: PostFeatures, candidates: Sequence[Candidate], top_k: int, *, suppression: frozenset[str] = frozenset()
+        self,
+        post: PostFeatures,
+        candidates: Sequence[Candidate],
+        top_k: int,
+        *,
+        suppression: frozenset[str] = frozenset(),
+        keep: Callable[[Match], bool] | None = None,
     ) -> PostResult:
-        """The post's verdict and its best ``top_k`` matches; ``suppression``: the suppression banks."""
+        """The post's verdict and its best ``top_k`` matches; ``suppression``: the suppression banks.
+
+        ``keep``: the caller's filter on flagging matches (``MatchOptions.keeps``),
+        applied before ``top_k`` so it never leaves fewer matches than qualify.
+        """
         if not suppression:
-            return self._decide(post, candidates, top_k)
-        result = self._decide(post, [c for c in candidates if c.item.bank not in suppression], top_k)
+            return self._decide(post, candidates, top_k, keep)
+        result = self._decide(post, [c for c in candidates if c.item.bank not in suppression], top_k, keep)
         allowing = [c for c in candidates if c.item.bank in suppression]
         if result.verdict is Verdict.NO_MATCH or not allowing:
             return result
@@ -87,11 +97,13 @@ class Cascade:
         # match must not act on a suppressed post.
         return dataclasses.replace(result, verdict=Verdict.NO_MATCH, matches=(), suppressed_by=allowed.matches[0].reference_id)
 
-    def _decide(self, post: PostFeatures, candidates: Sequence[Candidate], top_k: int) -> PostResult:
+    def _decide(
+        self, post: PostFeatures, candidates: Sequence[Candidate], top_k: int, keep: Callable[[Match], bool] | None = None
+    ) -> PostResult:
         best: dict[str, Match] = {}
         for candidate in candidates:
             match = self.classify(post, candidate)
-            if match is None:
+            if match is None or (keep is not None and not keep(match)):
                 continue
             held = best.get(match.reference_id)
             if held is None or _rank(match) > _rank(held):

@@ -121,6 +121,28 @@ def test_disabled_bank_items_stop_matching_at_once(opened: Opened, banks: Banks)
     assert matched_ids(opened.engine, TEXTS[0]) == []
 
 
+def test_a_bank_rolled_out_to_a_share_matches_that_share_of_posts_and_widens_live(opened: Opened, banks: Banks) -> None:
+    banks.create(Bank(name="trial", match_share=0.0), actor=ACTOR)
+    add(opened.curation, ref("a", bank="trial"))
+    assert banks.get("trial").match_share == 0.0 and banks.catalog.shares() == {"trial": 0.0}
+    assert matched_ids(opened.engine, TEXTS[0]) == []
+    banks.update("trial", BankChanges(match_share=1.0), actor=ACTOR)
+    assert banks.catalog.shares() == {} and matched_ids(opened.engine, TEXTS[0]) == ["a"]
+    assert banks.update("trial", BankChanges(description="d"), actor=ACTOR).match_share == 1.0
+    [entry] = audit_entries(opened.curation, action="bank.update", target="bank:trial")[-1:]
+    assert entry.new["match_share"] == 1.0
+
+
+@pytest.mark.parametrize("share", [-0.5, 1.01, float("nan")])
+def test_a_share_outside_zero_to_one_is_refused_on_create_and_update(banks: Banks, share: float) -> None:
+    with pytest.raises(InvalidInput) as err:
+        banks.create(Bank(name="trial", match_share=share), actor=ACTOR)
+    assert err.value.field == "match_share"
+    banks.create(Bank(name="trial"), actor=ACTOR)
+    with pytest.raises(InvalidInput):
+        banks.update("trial", BankChanges(match_share=share), actor=ACTOR)
+
+
 def test_ensure_creates_only_missing_banks(opened: Opened, banks: Banks) -> None:
     banks.create(Bank(name="have"), actor=ACTOR)
     assert banks.ensure(["zeta", "have", "alpha", "zeta"], actor="loader", why="for a load") == ["alpha", "zeta"]

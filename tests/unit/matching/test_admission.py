@@ -65,3 +65,16 @@ def test_held_out_items_are_refused_before_their_store_write_lands() -> None:
     assert not admission(item("r1", state=ReferenceState.ACTIVE))
     assert not Admission(now=NOW, held_out=frozenset({"r2"}), suppression_banks=frozenset({"allow"}))(item("r2", bank="allow"))
     assert admission(item("r3"))
+
+
+def test_the_metadata_filter_needs_every_pair() -> None:
+    admission = Admission(now=NOW, metadata={"k": "v"})
+    assert admission(item("r1"))  # the factory's items carry {"k": "v"}
+    assert not Admission(now=NOW, metadata={"k": "other"})(item("r2"))
+    assert not Admission(now=NOW, metadata={"k": "v", "source": "telegram"})(item("r3"))
+
+
+def test_suppression_banks_apply_whatever_metadata_the_caller_named() -> None:
+    admission = Admission(now=NOW, metadata={"source": "telegram"}, suppression_banks=frozenset({"allow"}))
+    assert admission(item("r1", bank="allow"))
+    assert not admission(item("r2", bank="health"))

@@ -12,7 +12,7 @@ import math
 
 import pytest
 
-from service.core.domain import Candidate, Match, Neighbourhoods, PostFeatures, PostResult, Signal, Verdict
+from service.core.domain import Candidate, Match, MatchOptions, Neighbourhoods, PostFeatures, PostResult, Signal, Verdict
 from service.core.matching.cascade import Cascade, translation_score
 from service.core.matching.lexical import MIN_SHARED_SHINGLES, lexical_similarity, shingles
 from service.core.matching.thresholds import Thresholds
@@ -360,3 +360,38 @@ def test_short_posts_are_judged_by_their_own_operating_points() -> None:
 
     overridden = apply_overrides(thresholds, {"translation_margin": 1.2}, "test")
     assert overridden.translation_margin_for("en", "en", short=True) == 1.2
+
+
+# -- the caller's own narrowing (MatchOptions) -------------------------------------
+
+
+def test_a_verdict_filter_leaves_the_best_match_of_the_kinds_asked_for() -> None:
+    candidates = [exact("copy"), semantic("meaning", margin=1.5)]
+    options = MatchOptions(verdicts=frozenset({Verdict.TRANSLATION, Verdict.PARAPHRASE}))
+    result = Cascade(DEFAULTS).decide(post(), candidates, top_k=10, keep=options.keeps)
+    # Unfiltered the exact copy decides: REUPLOAD.
+    assert Cascade(DEFAULTS).decide(post(), candidates, top_k=10).verdict is Verdict.REUPLOAD
+    assert ids(result) == ["meaning"] and result.verdict is Verdict.PARAPHRASE
+
+
+def test_the_filter_runs_before_top_k_so_it_never_starves_the_result() -> None:
+    candidates = [*(exact(f"copy-{i}") for i in range(5)), semantic("meaning", margin=1.5)]
+    options = MatchOptions(verdicts=frozenset({Verdict.PARAPHRASE}))
+    assert ids(Cascade(DEFAULTS).decide(post(), candidates, top_k=1, keep=options.keeps)) == ["meaning"]
+
+
+@pytest.mark.parametrize(("floor", "kept"), [(1.4, True), (1.5, True), (1.6, False)])
+def test_a_minimum_score_per_kind_drops_weaker_matches_of_that_kind(floor: float, kept: bool) -> None:
+    candidates = [semantic("meaning", margin=1.5)]
+    kind = classify(candidates[0]).kind  # type: ignore[union-attr]
+    options = MatchOptions(min_scores={kind: floor, Verdict.REUPLOAD: 2.0})
+    result = Cascade(DEFAULTS).decide(post(), candidates, top_k=10, keep=options.keeps)
+    assert (ids(result) == ["meaning"]) is kept
+    assert (result.verdict is Verdict.NO_MATCH) is not kept
+
+
+def test_the_callers_filter_never_switches_suppression_off() -> None:
+    options = MatchOptions(verdicts=frozenset({Verdict.REUPLOAD}))
+    candidates = [exact("bad-1"), semantic("allow-1", margin=1.3, bank="allow")]
+    result = Cascade(DEFAULTS).decide(post(), candidates, top_k=10, suppression=ALLOW, keep=options.keeps)
+    assert (result.verdict, result.suppressed_by) == (Verdict.NO_MATCH, "allow-1")

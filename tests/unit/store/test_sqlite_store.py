@@ -129,7 +129,7 @@ class TestSqliteStore(StoreContract):
         assert store.references.get("early-gone").state is ReferenceState.REMOVED
         np.testing.assert_array_equal(store.vectors.vectors_for([early.vid], MODEL)[1], np.ones((1, 4), np.float32))
         other = store.banks.get("other")
-        assert (other.kind, other.created_by, other.item_count) == (BankKind.NORMAL, "", 1)
+        assert (other.kind, other.created_by, other.item_count, other.match_share) == (BankKind.NORMAL, "", 1, 1.0)
         assert [b.name for b in store.banks.all()] == [DEFAULT_BANK, "other"]
         assert [(e.action, e.target) for e in audit(store)] == [("add", "early")]
 

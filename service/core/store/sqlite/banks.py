@@ -11,7 +11,7 @@ from service.core.errors import AlreadyExists, FailedPrecondition, NotFound
 from service.core.store.base import BankRows
 from service.core.store.sqlite.db import Database, audit
 
-_BANK_COLUMNS = "name, description, enabled, kind, thresholds, created_at, updated_at, created_by"
+_BANK_COLUMNS = "name, description, enabled, kind, thresholds, created_at, updated_at, created_by, match_share"
 _LIVE_COUNT = "(SELECT COUNT(*) FROM refs WHERE refs.bank = banks.name AND refs.state != 'removed')"
 
 
@@ -35,17 +35,19 @@ class SqliteBanks(BankRows):
             row = cur.execute("SELECT deleted_at FROM banks WHERE name = ?", (bank.name,)).fetchone()
             if row is not None and row[0] is None:
                 raise AlreadyExists("bank", bank.name)
-            values = (bank.description, int(bank.enabled), bank.kind.value, json.dumps(dict(bank.thresholds)), now, now, actor)
+            values = (
+                bank.description, int(bank.enabled), bank.kind.value, json.dumps(dict(bank.thresholds)), now, now, actor, bank.match_share
+            )
             if row is None:
                 cur.execute(
-                    "INSERT INTO banks(description, enabled, kind, thresholds, created_at, updated_at, created_by, name)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    "INSERT INTO banks(description, enabled, kind, thresholds, created_at, updated_at, created_by, match_share, name)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (*values, bank.name),
                 )
             else:  # re-creating a deleted bank: its tombstones keep pointing at the name
                 cur.execute(
                     "UPDATE banks SET description = ?, enabled = ?, kind = ?, thresholds = ?, created_at = ?,"
-                    " updated_at = ?, created_by = ?, deleted_at = NULL WHERE name = ?",
+                    " updated_at = ?, created_by = ?, match_share = ?, deleted_at = NULL WHERE name = ?",
                     (*values, bank.name),
                 )
             audit(cur, actor, "bank.create", f"bank:{bank.name}", None, _bank_audit(bank))
@@ -65,10 +67,11 @@ class SqliteBanks(BankRows):
                 enabled=old.enabled if changes.enabled is None else changes.enabled,
                 kind=old.kind if changes.kind is None else changes.kind,
                 thresholds=thresholds,
+                match_share=old.match_share if changes.match_share is None else changes.match_share,
             )
             cur.execute(
-                "UPDATE banks SET description = ?, enabled = ?, kind = ?, thresholds = ?, updated_at = ? WHERE name = ?",
-                (new.description, int(new.enabled), new.kind.value, json.dumps(thresholds), time.time(), name),
+                "UPDATE banks SET description = ?, enabled = ?, kind = ?, thresholds = ?, match_share = ?, updated_at = ? WHERE name = ?",
+                (new.description, int(new.enabled), new.kind.value, json.dumps(thresholds), new.match_share, time.time(), name),
             )
             audit(cur, actor, "bank.update", f"bank:{name}", _bank_audit(old), _bank_audit(new))
         return self.get(name)
@@ -99,9 +102,13 @@ def _row_to_bank(row: Sequence[Any]) -> Bank:
         created_at=float(row[5]),
         updated_at=float(row[6]),
         created_by=row[7],
-        item_count=int(row[8]),
+        match_share=float(row[8]),
+        item_count=int(row[9]),
     )
 
 
 def _bank_audit(bank: Bank) -> dict[str, Any]:
-    return {"description": bank.description, "enabled": bank.enabled, "kind": bank.kind.value, "thresholds": dict(bank.thresholds)}
+    return {
+        "description": bank.description, "enabled": bank.enabled, "kind": bank.kind.value, "thresholds": dict(bank.thresholds),
+        "match_share": bank.match_share,
+    }

@@ -30,7 +30,8 @@ CREATE TABLE IF NOT EXISTS banks (
     created_at  REAL NOT NULL,
     updated_at  REAL NOT NULL,
     created_by  TEXT NOT NULL DEFAULT '',
-    deleted_at  REAL
+    deleted_at  REAL,
+    match_share REAL NOT NULL DEFAULT 1.0
 );
 CREATE TABLE IF NOT EXISTS refs (
     vid            INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -87,6 +88,7 @@ _V1_LATE_COLUMNS = (
     ("refs", "change_seq", "INTEGER NOT NULL DEFAULT 0"),
     ("banks", "created_by", "TEXT NOT NULL DEFAULT ''"),
     ("banks", "deleted_at", "REAL"),
+    ("banks", "match_share", "REAL NOT NULL DEFAULT 1.0"),
 )
 
 

@@ -136,7 +136,7 @@ class GetReferenceRequest(_message.Message):
     def __init__(self, id: _Optional[str] = ...) -> None: ...
 
 class Bank(_message.Message):
-    __slots__ = ("name", "description", "enabled", "kind", "thresholds", "effective_thresholds", "item_count", "created_by", "created_at", "updated_at")
+    __slots__ = ("name", "description", "enabled", "kind", "thresholds", "effective_thresholds", "item_count", "created_by", "created_at", "updated_at", "match_share")
     class ThresholdsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -161,6 +161,7 @@ class Bank(_message.Message):
     CREATED_BY_FIELD_NUMBER: _ClassVar[int]
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    MATCH_SHARE_FIELD_NUMBER: _ClassVar[int]
     name: str
     description: str
     enabled: bool
@@ -171,10 +172,11 @@ class Bank(_message.Message):
     created_by: str
     created_at: _timestamp_pb2.Timestamp
     updated_at: _timestamp_pb2.Timestamp
-    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., enabled: _Optional[bool] = ..., kind: _Optional[_Union[BankKind, str]] = ..., thresholds: _Optional[_Mapping[str, float]] = ..., effective_thresholds: _Optional[_Mapping[str, float]] = ..., item_count: _Optional[int] = ..., created_by: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    match_share: float
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., enabled: _Optional[bool] = ..., kind: _Optional[_Union[BankKind, str]] = ..., thresholds: _Optional[_Mapping[str, float]] = ..., effective_thresholds: _Optional[_Mapping[str, float]] = ..., item_count: _Optional[int] = ..., created_by: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., match_share: _Optional[float] = ...) -> None: ...
 
 class CreateBankRequest(_message.Message):
-    __slots__ = ("name", "description", "disabled", "kind", "thresholds")
+    __slots__ = ("name", "description", "disabled", "kind", "thresholds", "match_share")
     class ThresholdsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -187,12 +189,14 @@ class CreateBankRequest(_message.Message):
     DISABLED_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     THRESHOLDS_FIELD_NUMBER: _ClassVar[int]
+    MATCH_SHARE_FIELD_NUMBER: _ClassVar[int]
     name: str
     description: str
     disabled: bool
     kind: BankKind
     thresholds: _containers.ScalarMap[str, float]
-    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., disabled: _Optional[bool] = ..., kind: _Optional[_Union[BankKind, str]] = ..., thresholds: _Optional[_Mapping[str, float]] = ...) -> None: ...
+    match_share: float
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., disabled: _Optional[bool] = ..., kind: _Optional[_Union[BankKind, str]] = ..., thresholds: _Optional[_Mapping[str, float]] = ..., match_share: _Optional[float] = ...) -> None: ...
 
 class ListBanksRequest(_message.Message):
     __slots__ = ()
@@ -205,7 +209,7 @@ class ListBanksResponse(_message.Message):
     def __init__(self, banks: _Optional[_Iterable[_Union[Bank, _Mapping]]] = ...) -> None: ...
 
 class UpdateBankRequest(_message.Message):
-    __slots__ = ("name", "description", "enabled", "kind", "set_thresholds", "clear_thresholds")
+    __slots__ = ("name", "description", "enabled", "kind", "set_thresholds", "clear_thresholds", "match_share")
     class SetThresholdsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -219,13 +223,15 @@ class UpdateBankRequest(_message.Message):
     KIND_FIELD_NUMBER: _ClassVar[int]
     SET_THRESHOLDS_FIELD_NUMBER: _ClassVar[int]
     CLEAR_THRESHOLDS_FIELD_NUMBER: _ClassVar[int]
+    MATCH_SHARE_FIELD_NUMBER: _ClassVar[int]
     name: str
     description: str
     enabled: bool
     kind: BankKind
     set_thresholds: _containers.ScalarMap[str, float]
     clear_thresholds: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., enabled: _Optional[bool] = ..., kind: _Optional[_Union[BankKind, str]] = ..., set_thresholds: _Optional[_Mapping[str, float]] = ..., clear_thresholds: _Optional[_Iterable[str]] = ...) -> None: ...
+    match_share: float
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., enabled: _Optional[bool] = ..., kind: _Optional[_Union[BankKind, str]] = ..., set_thresholds: _Optional[_Mapping[str, float]] = ..., clear_thresholds: _Optional[_Iterable[str]] = ..., match_share: _Optional[float] = ...) -> None: ...
 
 class DeleteBankRequest(_message.Message):
     __slots__ = ("name", "force")

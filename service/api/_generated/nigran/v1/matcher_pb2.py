@@ -25,39 +25,45 @@ _sym_db = _symbol_database.Default()
 from google.rpc import status_pb2 as google_dot_rpc_dot_status__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17nigran/v1/matcher.proto\x12\tnigran.v1\x1a\x17google/rpc/status.proto\" \n\x04Post\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\"`\n\x0cMatchRequest\x12\x1e\n\x05posts\x18\x01 \x03(\x0b\x32\x0f.nigran.v1.Post\x12\r\n\x05\x62\x61nks\x18\x02 \x03(\t\x12\r\n\x05top_k\x18\x03 \x01(\r\x12\x12\n\nexhaustive\x18\x04 \x01(\x08\"\x9a\x02\n\x05Match\x12\x14\n\x0creference_id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x02\x12 \n\x04kind\x18\x03 \x01(\x0e\x32\x12.nigran.v1.Verdict\x12\x0c\n\x04\x62\x61nk\x18\x04 \x01(\t\x12\x0e\n\x06labels\x18\x05 \x03(\t\x12!\n\x06signal\x18\x06 \x01(\x0e\x32\x11.nigran.v1.Signal\x12\x0e\n\x06\x63osine\x18\x07 \x01(\x02\x12\x16\n\x0ereference_lang\x18\x08 \x01(\t\x12\x30\n\x08metadata\x18\t \x03(\x0b\x32\x1e.nigran.v1.Match.MetadataEntry\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xa8\x01\n\nPostResult\x12\x0f\n\x07post_id\x18\x01 \x01(\t\x12#\n\x07verdict\x18\x02 \x01(\x0e\x32\x12.nigran.v1.Verdict\x12!\n\x07matches\x18\x03 \x03(\x0b\x32\x10.nigran.v1.Match\x12\x15\n\rdetected_lang\x18\x04 \x01(\t\x12\x15\n\rsuppressed_by\x18\x05 \x01(\t\x12\x13\n\x0b\x66ingerprint\x18\x06 \x01(\t\"Z\n\rMatchResponse\x12&\n\x07results\x18\x01 \x03(\x0b\x32\x15.nigran.v1.PostResult\x12!\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x12.google.rpc.Status\"0\n\x0e\x43ompareRequest\x12\x0e\n\x06text_a\x18\x01 \x01(\t\x12\x0e\n\x06text_b\x18\x02 \x01(\t\"e\n\x0bSignalScore\x12#\n\x07measure\x18\x01 \x01(\x0e\x32\x12.nigran.v1.Measure\x12\r\n\x05score\x18\x02 \x01(\x01\x12\x11\n\tthreshold\x18\x03 \x01(\x01\x12\x0f\n\x07\x63leared\x18\x04 \x01(\x08\"\xe5\x01\n\x0f\x43ompareResponse\x12#\n\x07verdict\x18\x01 \x01(\x0e\x32\x12.nigran.v1.Verdict\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x0e\n\x06lang_a\x18\x03 \x01(\t\x12\x0e\n\x06lang_b\x18\x04 \x01(\t\x12\x15\n\rfingerprint_a\x18\x05 \x01(\t\x12\x15\n\rfingerprint_b\x18\x06 \x01(\t\x12\'\n\x07signals\x18\x07 \x03(\x0b\x32\x16.nigran.v1.SignalScore\x12&\n\ndecided_by\x18\x08 \x01(\x0e\x32\x12.nigran.v1.Measure*s\n\x07Verdict\x12\x17\n\x13VERDICT_UNSPECIFIED\x10\x00\x12\x0c\n\x08NO_MATCH\x10\x01\x12\x0c\n\x08REUPLOAD\x10\x02\x12\x12\n\x0eNEAR_DUPLICATE\x10\x03\x12\x0f\n\x0bTRANSLATION\x10\x04\x12\x0e\n\nPARAPHRASE\x10\x05*F\n\x06Signal\x12\x16\n\x12SIGNAL_UNSPECIFIED\x10\x00\x12\t\n\x05\x45XACT\x10\x01\x12\x0b\n\x07LEXICAL\x10\x02\x12\x0c\n\x08SEMANTIC\x10\x03*\xaa\x01\n\x07Measure\x12\x17\n\x13MEASURE_UNSPECIFIED\x10\x00\x12\x17\n\x13MEASURE_FINGERPRINT\x10\x01\x12\x13\n\x0fMEASURE_LEXICAL\x10\x02\x12\x12\n\x0eMEASURE_COSINE\x10\x03\x12\x11\n\rMEASURE_WORDS\x10\x04\x12\x1d\n\x19MEASURE_TRANSLATION_SCORE\x10\x05\x12\x12\n\x0eMEASURE_MARGIN\x10\x06\x32\xcd\x01\n\x07Matcher\x12:\n\x05Match\x12\x17.nigran.v1.MatchRequest\x1a\x18.nigran.v1.MatchResponse\x12\x44\n\x0bMatchStream\x12\x17.nigran.v1.MatchRequest\x1a\x18.nigran.v1.MatchResponse(\x01\x30\x01\x12@\n\x07\x43ompare\x12\x19.nigran.v1.CompareRequest\x1a\x1a.nigran.v1.CompareResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17nigran/v1/matcher.proto\x12\tnigran.v1\x1a\x17google/rpc/status.proto\" \n\x04Post\x12\n\n\x02id\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\"\xae\x02\n\x0cMatchRequest\x12\x1e\n\x05posts\x18\x01 \x03(\x0b\x32\x0f.nigran.v1.Post\x12\r\n\x05\x62\x61nks\x18\x02 \x03(\t\x12\r\n\x05top_k\x18\x03 \x01(\r\x12\x12\n\nexhaustive\x18\x04 \x01(\x08\x12$\n\x08verdicts\x18\x05 \x03(\x0e\x32\x12.nigran.v1.Verdict\x12)\n\nmin_scores\x18\x06 \x03(\x0b\x32\x15.nigran.v1.ScoreFloor\x12\x44\n\x0fmetadata_filter\x18\x07 \x03(\x0b\x32+.nigran.v1.MatchRequest.MetadataFilterEntry\x1a\x35\n\x13MetadataFilterEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"A\n\nScoreFloor\x12 \n\x04kind\x18\x01 \x01(\x0e\x32\x12.nigran.v1.Verdict\x12\x11\n\tmin_score\x18\x02 \x01(\x02\"\x9a\x02\n\x05Match\x12\x14\n\x0creference_id\x18\x01 \x01(\t\x12\r\n\x05score\x18\x02 \x01(\x02\x12 \n\x04kind\x18\x03 \x01(\x0e\x32\x12.nigran.v1.Verdict\x12\x0c\n\x04\x62\x61nk\x18\x04 \x01(\t\x12\x0e\n\x06labels\x18\x05 \x03(\t\x12!\n\x06signal\x18\x06 \x01(\x0e\x32\x11.nigran.v1.Signal\x12\x0e\n\x06\x63osine\x18\x07 \x01(\x02\x12\x16\n\x0ereference_lang\x18\x08 \x01(\t\x12\x30\n\x08metadata\x18\t \x03(\x0b\x32\x1e.nigran.v1.Match.MetadataEntry\x1a/\n\rMetadataEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xa8\x01\n\nPostResult\x12\x0f\n\x07post_id\x18\x01 \x01(\t\x12#\n\x07verdict\x18\x02 \x01(\x0e\x32\x12.nigran.v1.Verdict\x12!\n\x07matches\x18\x03 \x03(\x0b\x32\x10.nigran.v1.Match\x12\x15\n\rdetected_lang\x18\x04 \x01(\t\x12\x15\n\rsuppressed_by\x18\x05 \x01(\t\x12\x13\n\x0b\x66ingerprint\x18\x06 \x01(\t\"Z\n\rMatchResponse\x12&\n\x07results\x18\x01 \x03(\x0b\x32\x15.nigran.v1.PostResult\x12!\n\x05\x65rror\x18\x02 \x01(\x0b\x32\x12.google.rpc.Status\"0\n\x0e\x43ompareRequest\x12\x0e\n\x06text_a\x18\x01 \x01(\t\x12\x0e\n\x06text_b\x18\x02 \x01(\t\"e\n\x0bSignalScore\x12#\n\x07measure\x18\x01 \x01(\x0e\x32\x12.nigran.v1.Measure\x12\r\n\x05score\x18\x02 \x01(\x01\x12\x11\n\tthreshold\x18\x03 \x01(\x01\x12\x0f\n\x07\x63leared\x18\x04 \x01(\x08\"\xe5\x01\n\x0f\x43ompareResponse\x12#\n\x07verdict\x18\x01 \x01(\x0e\x32\x12.nigran.v1.Verdict\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x0e\n\x06lang_a\x18\x03 \x01(\t\x12\x0e\n\x06lang_b\x18\x04 \x01(\t\x12\x15\n\rfingerprint_a\x18\x05 \x01(\t\x12\x15\n\rfingerprint_b\x18\x06 \x01(\t\x12\'\n\x07signals\x18\x07 \x03(\x0b\x32\x16.nigran.v1.SignalScore\x12&\n\ndecided_by\x18\x08 \x01(\x0e\x32\x12.nigran.v1.Measure*s\n\x07Verdict\x12\x17\n\x13VERDICT_UNSPECIFIED\x10\x00\x12\x0c\n\x08NO_MATCH\x10\x01\x12\x0c\n\x08REUPLOAD\x10\x02\x12\x12\n\x0eNEAR_DUPLICATE\x10\x03\x12\x0f\n\x0bTRANSLATION\x10\x04\x12\x0e\n\nPARAPHRASE\x10\x05*F\n\x06Signal\x12\x16\n\x12SIGNAL_UNSPECIFIED\x10\x00\x12\t\n\x05\x45XACT\x10\x01\x12\x0b\n\x07LEXICAL\x10\x02\x12\x0c\n\x08SEMANTIC\x10\x03*\xaa\x01\n\x07Measure\x12\x17\n\x13MEASURE_UNSPECIFIED\x10\x00\x12\x17\n\x13MEASURE_FINGERPRINT\x10\x01\x12\x13\n\x0fMEASURE_LEXICAL\x10\x02\x12\x12\n\x0eMEASURE_COSINE\x10\x03\x12\x11\n\rMEASURE_WORDS\x10\x04\x12\x1d\n\x19MEASURE_TRANSLATION_SCORE\x10\x05\x12\x12\n\x0eMEASURE_MARGIN\x10\x06\x32\xcd\x01\n\x07Matcher\x12:\n\x05Match\x12\x17.nigran.v1.MatchRequest\x1a\x18.nigran.v1.MatchResponse\x12\x44\n\x0bMatchStream\x12\x17.nigran.v1.MatchRequest\x1a\x18.nigran.v1.MatchResponse(\x01\x30\x01\x12@\n\x07\x43ompare\x12\x19.nigran.v1.CompareRequest\x1a\x1a.nigran.v1.CompareResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'nigran.v1.matcher_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
+  _globals['_MATCHREQUEST_METADATAFILTERENTRY']._loaded_options = None
+  _globals['_MATCHREQUEST_METADATAFILTERENTRY']._serialized_options = b'8\001'
   _globals['_MATCH_METADATAENTRY']._loaded_options = None
   _globals['_MATCH_METADATAENTRY']._serialized_options = b'8\001'
-  _globals['_VERDICT']._serialized_start=1128
-  _globals['_VERDICT']._serialized_end=1243
-  _globals['_SIGNAL']._serialized_start=1245
-  _globals['_SIGNAL']._serialized_end=1315
-  _globals['_MEASURE']._serialized_start=1318
-  _globals['_MEASURE']._serialized_end=1488
+  _globals['_VERDICT']._serialized_start=1402
+  _globals['_VERDICT']._serialized_end=1517
+  _globals['_SIGNAL']._serialized_start=1519
+  _globals['_SIGNAL']._serialized_end=1589
+  _globals['_MEASURE']._serialized_start=1592
+  _globals['_MEASURE']._serialized_end=1762
   _globals['_POST']._serialized_start=63
   _globals['_POST']._serialized_end=95
-  _globals['_MATCHREQUEST']._serialized_start=97
-  _globals['_MATCHREQUEST']._serialized_end=193
-  _globals['_MATCH']._serialized_start=196
-  _globals['_MATCH']._serialized_end=478
-  _globals['_MATCH_METADATAENTRY']._serialized_start=431
-  _globals['_MATCH_METADATAENTRY']._serialized_end=478
-  _globals['_POSTRESULT']._serialized_start=481
-  _globals['_POSTRESULT']._serialized_end=649
-  _globals['_MATCHRESPONSE']._serialized_start=651
-  _globals['_MATCHRESPONSE']._serialized_end=741
-  _globals['_COMPAREREQUEST']._serialized_start=743
-  _globals['_COMPAREREQUEST']._serialized_end=791
-  _globals['_SIGNALSCORE']._serialized_start=793
-  _globals['_SIGNALSCORE']._serialized_end=894
-  _globals['_COMPARERESPONSE']._serialized_start=897
-  _globals['_COMPARERESPONSE']._serialized_end=1126
-  _globals['_MATCHER']._serialized_start=1491
-  _globals['_MATCHER']._serialized_end=1696
+  _globals['_MATCHREQUEST']._serialized_start=98
+  _globals['_MATCHREQUEST']._serialized_end=400
+  _globals['_MATCHREQUEST_METADATAFILTERENTRY']._serialized_start=347
+  _globals['_MATCHREQUEST_METADATAFILTERENTRY']._serialized_end=400
+  _globals['_SCOREFLOOR']._serialized_start=402
+  _globals['_SCOREFLOOR']._serialized_end=467
+  _globals['_MATCH']._serialized_start=470
+  _globals['_MATCH']._serialized_end=752
+  _globals['_MATCH_METADATAENTRY']._serialized_start=705
+  _globals['_MATCH_METADATAENTRY']._serialized_end=752
+  _globals['_POSTRESULT']._serialized_start=755
+  _globals['_POSTRESULT']._serialized_end=923
+  _globals['_MATCHRESPONSE']._serialized_start=925
+  _globals['_MATCHRESPONSE']._serialized_end=1015
+  _globals['_COMPAREREQUEST']._serialized_start=1017
+  _globals['_COMPAREREQUEST']._serialized_end=1065
+  _globals['_SIGNALSCORE']._serialized_start=1067
+  _globals['_SIGNALSCORE']._serialized_end=1168
+  _globals['_COMPARERESPONSE']._serialized_start=1171
+  _globals['_COMPARERESPONSE']._serialized_end=1400
+  _globals['_MATCHER']._serialized_start=1765
+  _globals['_MATCHER']._serialized_end=1970
 # @@protoc_insertion_point(module_scope)

@@ -60,16 +60,37 @@ class Post(_message.Message):
     def __init__(self, id: _Optional[str] = ..., text: _Optional[str] = ...) -> None: ...
 
 class MatchRequest(_message.Message):
-    __slots__ = ("posts", "banks", "top_k", "exhaustive")
+    __slots__ = ("posts", "banks", "top_k", "exhaustive", "verdicts", "min_scores", "metadata_filter")
+    class MetadataFilterEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     POSTS_FIELD_NUMBER: _ClassVar[int]
     BANKS_FIELD_NUMBER: _ClassVar[int]
     TOP_K_FIELD_NUMBER: _ClassVar[int]
     EXHAUSTIVE_FIELD_NUMBER: _ClassVar[int]
+    VERDICTS_FIELD_NUMBER: _ClassVar[int]
+    MIN_SCORES_FIELD_NUMBER: _ClassVar[int]
+    METADATA_FILTER_FIELD_NUMBER: _ClassVar[int]
     posts: _containers.RepeatedCompositeFieldContainer[Post]
     banks: _containers.RepeatedScalarFieldContainer[str]
     top_k: int
     exhaustive: bool
-    def __init__(self, posts: _Optional[_Iterable[_Union[Post, _Mapping]]] = ..., banks: _Optional[_Iterable[str]] = ..., top_k: _Optional[int] = ..., exhaustive: _Optional[bool] = ...) -> None: ...
+    verdicts: _containers.RepeatedScalarFieldContainer[Verdict]
+    min_scores: _containers.RepeatedCompositeFieldContainer[ScoreFloor]
+    metadata_filter: _containers.ScalarMap[str, str]
+    def __init__(self, posts: _Optional[_Iterable[_Union[Post, _Mapping]]] = ..., banks: _Optional[_Iterable[str]] = ..., top_k: _Optional[int] = ..., exhaustive: _Optional[bool] = ..., verdicts: _Optional[_Iterable[_Union[Verdict, str]]] = ..., min_scores: _Optional[_Iterable[_Union[ScoreFloor, _Mapping]]] = ..., metadata_filter: _Optional[_Mapping[str, str]] = ...) -> None: ...
+
+class ScoreFloor(_message.Message):
+    __slots__ = ("kind", "min_score")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    MIN_SCORE_FIELD_NUMBER: _ClassVar[int]
+    kind: Verdict
+    min_score: float
+    def __init__(self, kind: _Optional[_Union[Verdict, str]] = ..., min_score: _Optional[float] = ...) -> None: ...
 
 class Match(_message.Message):
     __slots__ = ("reference_id", "score", "kind", "bank", "labels", "signal", "cosine", "reference_lang", "metadata")
