@@ -11,7 +11,7 @@ the call's wall time less the engine's. Medians over ``--rounds`` batches.
 ``git worktree`` of an older commit) under this same script, for a
 before/after in one sitting.
 
-    .venv/bin/python bench/bench_stages.py --refs 1000 --batch 64 --rounds 5
+    .venv/bin/python bench/bench_stages.py --refs 1000 --batch 64 --rounds 5 [--backend onnx-int8]
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--code", type=Path, default=REPO, help="the checkout whose service package is measured")
+    parser.add_argument("--backend", default="torch", help="the encoder backend ([model] backend), e.g. onnx-int8")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     sys.path.insert(0, str(args.code.resolve()))
@@ -46,7 +47,7 @@ def main() -> None:
     # The service package first, from --code: bench_throughput puts this checkout on sys.path too.
     from service.api._generated.nigran.v1 import matcher_pb2, matcher_pb2_grpc
     from service.api.server import create_server
-    from service.core import Engine, NewReference, NigranConfig, Observer, ServerConfig
+    from service.core import Engine, ModelConfig, NewReference, NigranConfig, Observer, ServerConfig
     from service.core.text.langid import detect_language_of_cleaned
     from service.core.text.normalize import canonical_of_cleaned, clean_for_embedding
 
@@ -63,7 +64,9 @@ def main() -> None:
     stages = Stages()
     rows: dict[str, list[float]] = defaultdict(list)
     with tempfile.TemporaryDirectory() as tmp:
-        config = NigranConfig(data_dir=Path(tmp), model_cache=args.model_cache, server=ServerConfig(port=0))
+        # Only named when not the default, so --code can measure a checkout from before backends existed.
+        model = {} if args.backend == "torch" else {"model": ModelConfig(backend=args.backend)}
+        config = NigranConfig(data_dir=Path(tmp), model_cache=args.model_cache, server=ServerConfig(port=0), **model)
         engine = Engine.open(config, observer=stages)
         for start in range(0, len(bank), 1000):
             engine.curation.references.add([NewReference(id=f"r{start + i}", text=t) for i, t in enumerate(bank[start : start + 1000])], actor="bench")
@@ -99,7 +102,7 @@ def main() -> None:
         channel.close()
         server.stop(0)
     table = {name: round(statistics.median(v) * 1e3, 1) for name, v in rows.items()}
-    results = {"code": str(args.code), "references": len(bank), "batch": args.batch, "rounds": args.rounds, "median_ms": table}
+    results = {"code": str(args.code), "backend": args.backend, "references": len(bank), "batch": args.batch, "rounds": args.rounds, "median_ms": table}
     print(json.dumps(results, indent=2, ensure_ascii=False))
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -6,6 +6,8 @@ Examples::
     nigran add --file refs.jsonl          # one {"text": ..., "lang": ..., ...} per line
     nigran match "some post text"
     nigran compare "a post" "a reference"    # every signal against its threshold; no bank is read
+    nigran fingerprint "some text"           # computed here, no server: what a hash-only item shares
+    nigran add --fingerprint 3f2a…           # a hash-only item: matches exact copies of the text only
     nigran get REFERENCE_ID
     nigran remove REFERENCE_ID
     nigran health
@@ -33,7 +35,8 @@ from service.api._generated.nigran.v1 import curation_pb2, curation_pb2_grpc, ma
 from service.api.status import field_violations
 from service.cli_curation import CURATION_COMMANDS, add_curation_commands, run_curation
 from service.core import (
-    DEFAULT_BANK, SUPPORTED_LANGUAGES, MatchOptions, NewReference, NigranError, Post, Verdict, new_reference_from_record
+    DEFAULT_BANK, SUPPORTED_LANGUAGES, MatchOptions, NewReference, NigranError, Post, Verdict, new_reference_from_record,
+    prepare_text
 )
 
 DEFAULT_TARGET = "127.0.0.1:50051"
@@ -92,6 +95,11 @@ def open_channel(args: argparse.Namespace) -> grpc.Channel:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.command == "fingerprint":
+        # Local: the text never leaves this machine, which is the point of sharing a fingerprint.
+        for text in args.text:
+            print(prepare_text(text).fingerprint)
+        return 0
     channel = open_channel(args)
     md = _metadata(args.token)
     try:
@@ -106,12 +114,13 @@ def run(args: argparse.Namespace) -> int:
             default = NewReference(text="", lang=args.lang, bank=args.bank, labels=tuple(args.label))
             refs = _read_references(args.file, default) if args.file else []
             refs += [dataclasses.replace(default, text=t) for t in args.text]
+            refs += [dataclasses.replace(default, fingerprint=f) for f in args.fingerprint]
             if args.id:
                 if len(refs) != 1:
-                    raise SystemExit("--id needs exactly one text")
+                    raise SystemExit("--id needs exactly one text or fingerprint")
                 refs = [dataclasses.replace(refs[0], id=args.id)]
             if not refs:
-                raise SystemExit("nothing to add: give texts or --file")
+                raise SystemExit("nothing to add: give texts, --fingerprint or --file")
             stub = curation_pb2_grpc.CurationStub(channel)
             _print(stub.AddReferences(convert.add_request_to_pb(refs), metadata=md, timeout=args.timeout))
         elif args.command == "match":
@@ -161,7 +170,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("health", help="standard gRPC health check (exit 0 only when SERVING)")
     add = sub.add_parser("add", help="add reference items")
     add.add_argument("text", nargs="*", help="texts to add")
-    add.add_argument("--file", type=Path, help="JSONL file: text, and optionally id, lang, bank, labels, metadata")
+    add.add_argument("--file", type=Path, help="JSONL file: text (or fingerprint), and optionally id, lang, bank, labels, metadata")
+    add.add_argument(
+        "--fingerprint", action="append", default=[], help="add a hash-only item: a fingerprint (64 hex digits) instead of a text (repeatable)"
+    )
     add.add_argument("--id", default="", help="id for a single text")
     add.add_argument(
         "--lang", default="",
@@ -187,6 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--where", action="append", default=[], type=_pair, metavar="KEY=VALUE",
         help="only references whose metadata has this pair (repeatable: all must hold)",
     )
+    fingerprint = sub.add_parser("fingerprint", help="print the exact-match fingerprint of each text (computed here, not sent)")
+    fingerprint.add_argument("text", nargs="+")
     compare = sub.add_parser("compare", help="judge text A as a post against text B as a reference, with every signal")
     compare.add_argument("text_a")
     compare.add_argument("text_b")

@@ -257,12 +257,16 @@ def comparison_from_pb(pb: matcher_pb2.CompareResponse) -> Comparison:
 
 
 def new_reference_from_pb(pb: curation_pb2.ReferenceInput) -> NewReference:
-    return NewReference(id=pb.id, text=pb.text, lang=pb.lang, bank=pb.bank or DEFAULT_BANK, labels=tuple(pb.labels), metadata=dict(pb.metadata))
+    return NewReference(
+        id=pb.id, text=pb.text, lang=pb.lang, bank=pb.bank or DEFAULT_BANK, labels=tuple(pb.labels), metadata=dict(pb.metadata),
+        fingerprint=pb.fingerprint,
+    )
 
 
 def new_reference_to_pb(ref: NewReference) -> curation_pb2.ReferenceInput:
     return curation_pb2.ReferenceInput(
-        id=ref.id, text=ref.text, lang=ref.lang, bank=ref.bank, labels=list(ref.labels), metadata=dict(ref.metadata)
+        id=ref.id, text=ref.text, lang=ref.lang, bank=ref.bank, labels=list(ref.labels), metadata=dict(ref.metadata),
+        fingerprint=ref.fingerprint,
     )
 
 

@@ -232,7 +232,12 @@ class PostCandidates:
 
 @dataclass(frozen=True)
 class NewReference:
-    """A reference item as submitted by an analyst or a loader."""
+    """A reference item as submitted by an analyst or a loader.
+
+    A *hash-only* item gives its ``fingerprint`` (64 hex digits, the recipe in
+    text/normalize.py and the README) and no text: a partner who may not
+    share the propaganda itself can share that. It matches exact copies only.
+    """
 
     text: str
     id: str = ""
@@ -240,6 +245,7 @@ class NewReference:
     bank: str = DEFAULT_BANK
     labels: Sequence[str] = ()
     metadata: Mapping[str, str] = field(default_factory=dict)
+    fingerprint: str = ""
 
 
 @dataclass(frozen=True)

@@ -63,8 +63,9 @@ def reference_from_record(record: Mapping[str, Any], where: str = "record") -> R
     except ValueError as exc:
         raise InvalidInput(f"{where}.state", f"unknown state {record.get('state')!r}") from exc
     text = record.get("text", "")
-    if state is not ReferenceState.REMOVED and (not isinstance(text, str) or not text.strip()):
-        raise InvalidInput(f"{where}.text", "must not be empty except in a tombstone")
+    hash_only = text == "" and bool(record.get("fingerprint"))
+    if state is not ReferenceState.REMOVED and not hash_only and (not isinstance(text, str) or not text.strip()):
+        raise InvalidInput(f"{where}.text", "must not be empty except in a tombstone or a hash-only item (a fingerprint)")
     labels = record.get("labels", [])
     metadata = record.get("metadata", {})
     if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
@@ -100,7 +101,7 @@ def _number(record: Mapping[str, Any], key: str, where: str) -> float:
 
 
 def new_reference_from_record(record: Mapping[str, Any], where: str, default: NewReference) -> NewReference:
-    """One line of an ``add --file`` list: text, and optionally id, lang, bank, labels, metadata."""
+    """One line of an ``add --file`` list: text (or, for a hash-only item, fingerprint), and optionally id, lang, bank, labels, metadata."""
     if not isinstance(record, Mapping):
         raise InvalidInput(where, "must be a JSON object")
     labels = record.get("labels", default.labels)
@@ -116,6 +117,7 @@ def new_reference_from_record(record: Mapping[str, Any], where: str, default: Ne
         bank=str(record.get("bank", default.bank)),
         labels=tuple(labels),
         metadata={str(k): str(v) for k, v in metadata.items()},
+        fingerprint=str(record.get("fingerprint", "")),
     )
 
 

@@ -51,6 +51,17 @@ def check_id(field: str, ref_id: str, max_bytes: int = 0) -> str:
     return ref_id
 
 
+_HEX = frozenset("0123456789abcdef")
+
+
+def check_fingerprint(field: str, fingerprint: str) -> str:
+    """A fingerprint as the service computes them (hex SHA-256, text/normalize.py), in lower case."""
+    value = fingerprint.strip().lower()
+    if len(value) != 64 or not set(value) <= _HEX:
+        raise InvalidInput(field, "a fingerprint is 64 hex digits: the SHA-256 of the text's canonical form (README, hash-only references)")
+    return value
+
+
 def check_item_annotations(field: str, labels: Sequence[str], metadata: Mapping[str, str], limits: Limits) -> None:
     """Labels and metadata within the per-item caps (their content is checked by labels.py)."""
     if len(labels) > limits.max_labels_per_item:

@@ -26,7 +26,7 @@ from service.api import convert
 from service.api._generated.nigran.v1 import curation_pb2, curation_pb2_grpc, matcher_pb2, matcher_pb2_grpc
 from service.core import (
     AuditQuery, Bank, BankChanges, BankKind, Feedback, FeedbackVerdict, InvalidInput, MatchOptions, NewReference, Post,
-    ReferenceQuery, ReferenceState, Verdict
+    ReferenceQuery, ReferenceState, Verdict, prepare_text
 )
 from tests.support.api_factories import FailedCall, failed_call, reference_item
 
@@ -220,6 +220,18 @@ def test_bad_match_options_are_usage_errors(fake: FakeCli, argv: tuple[str, ...]
     with pytest.raises(SystemExit) as exited:
         fake.run("match", "one", *argv)
     assert exited.value.code == 2 and fake.sent == []
+
+
+def test_add_a_hash_only_item(fake: FakeCli) -> None:
+    _, request = fake.request("add", "--bank", "partner", "--fingerprint", "a" * 64, "--id", "h1")
+    assert request == convert.add_request_to_pb([NewReference(text="", id="h1", bank="partner", fingerprint="a" * 64)])
+
+
+def test_fingerprint_is_computed_locally_and_matches_the_servers_recipe(fake: FakeCli) -> None:
+    assert fake.run("fingerprint", "The fighters gather at dawn.", "THE FIGHTERS   gather at dawn!!") == 0
+    first, second = fake.output()[0].split()
+    assert first == second == prepare_text("The fighters gather at dawn.").fingerprint and len(first) == 64
+    assert fake.sent == []  # nothing was sent anywhere
 
 
 def test_compare_sends_both_texts(fake: FakeCli) -> None:

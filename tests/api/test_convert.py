@@ -267,12 +267,13 @@ PAIRS: dict[str, Pair] = {
         convert.comparison_from_pb,
     ),
     "ReferenceInput": Pair(
-        NewReference(text="متن", id="x", lang="ur", bank="b", labels=("org:y",), metadata={"a": "1"}),
+        # Text and fingerprint both, so the check sees every field; the server refuses such an item (write path).
+        NewReference(text="متن", id="x", lang="ur", bank="b", labels=("org:y",), metadata={"a": "1"}, fingerprint="c" * 64),
         convert.new_reference_to_pb,
         convert.new_reference_from_pb,
     ),
     "AddReferencesRequest": Pair(
-        [NewReference(text="t", id="x", lang="en", bank="b", labels=("org:y",), metadata={"a": "1"})],
+        [NewReference(text="t", id="x", lang="en", bank="b", labels=("org:y",), metadata={"a": "1"}, fingerprint="d" * 64)],
         convert.add_request_to_pb,
         lambda pb: [convert.new_reference_from_pb(r) for r in pb.references],
     ),

@@ -17,6 +17,7 @@ import pytest
 
 from service.api._generated.nigran.v1 import curation_pb2, matcher_pb2
 from service.api.status import field_violations
+from service.core import prepare_text
 from service.core.matching.rollout import in_share
 from tests.support.doubles import HashingEmbedder
 from tests.support.grpc_harness import Client, start_client
@@ -95,3 +96,19 @@ def test_language_tags_over_a_channel(client: Client) -> None:
     french = curation_pb2.AddReferencesRequest(references=[curation_pb2.ReferenceInput(text=SENTENCES[4], lang="fra")])
     [(field, why)] = refused(lambda: client.call("AddReferences", french))
     assert field == "references[0].lang" and "ur-PK" in why
+
+
+def test_hash_only_references_over_a_channel(client: Client) -> None:
+    shared = prepare_text(SENTENCES[5]).fingerprint  # what a partner computes and sends instead of the text
+    item = curation_pb2.ReferenceInput(id="partner-1", fingerprint=shared, bank="default", labels=["org:partner"])
+    client.call("AddReferences", curation_pb2.AddReferencesRequest(references=[item]))
+    stored = client.call("GetReference", curation_pb2.GetReferenceRequest(id="partner-1"))
+    assert (stored.text, stored.fingerprint) == ("", shared)
+    [copy] = match(client, SENTENCES[5].upper() + " 🔥 https://t.me/x/1")
+    assert copy.verdict == matcher_pb2.REUPLOAD and copy.matches[0].reference_id == "partner-1"
+    assert copy.fingerprint == shared
+    exported = list(client.running.curation.ExportReferences(curation_pb2.ExportReferencesRequest(), timeout=60))
+    assert [(r.id, r.text, r.fingerprint) for r in exported] == [("partner-1", "", shared)]
+    both = curation_pb2.ReferenceInput(text=SENTENCES[6], fingerprint=shared)
+    [(field, _)] = refused(lambda: client.call("AddReferences", curation_pb2.AddReferencesRequest(references=[both])))
+    assert field == "references[0].fingerprint"

@@ -62,7 +62,14 @@ class Exchange:
                     counts[outcome] += 1
             if new:
                 self._references.add(
-                    [NewReference(text=i.text, id=i.id, lang=i.declared_lang, bank=i.bank, labels=i.labels, metadata=i.metadata) for i in new],
+                    [
+                        NewReference(
+                            text=i.text, id=i.id, lang=i.declared_lang, bank=i.bank, labels=i.labels, metadata=i.metadata,
+                            # No text: a hash-only item, imported as one.
+                            fingerprint="" if i.text else i.fingerprint,
+                        )
+                        for i in new
+                    ],
                     actor=actor,
                     options=AddOptions(missing_bank=OnMissingBank.CREATE),
                     stop=stop,

@@ -7,7 +7,8 @@ is already stored, a fingerprint that is, a bank that does not exist, an
 invalid item). Each item's text is prepared once (``text/prepare.py``), the
 batch is embedded in one call, and the store write and the index update
 happen under the live index's write lock, so an added item is matchable when
-the call returns.
+the call returns. A hash-only item (a fingerprint and no text) is stored
+without a vector and matches by its fingerprint alone.
 
 State changes (disable, enable, release) and label edits touch only the
 store: the index keeps disabled and quarantined items (so re-enabling is
@@ -39,9 +40,9 @@ from service.core.index.live import LiveIndex
 from service.core.matching.bank_size import BankSizer
 from service.core.store.base import ReferenceFilter, ReferenceStore, StoredReference, Transition
 from service.core.text.language_tags import normalise_lang
-from service.core.text.prepare import PreparedText, prepare_text
+from service.core.text.prepare import PreparedText, hash_only, prepare_text
 from service.core.validation import (
-    check_count, check_id, check_ids, check_item_annotations, check_text, check_time, make_page_token, page_size,
+    check_count, check_fingerprint, check_id, check_ids, check_item_annotations, check_text, check_time, make_page_token, page_size,
     parse_page_token,
 )
 
@@ -109,7 +110,15 @@ class References:
 
     def _prepare(self, where: str, ref: NewReference, options: AddOptions) -> tuple[NewReference, PreparedText]:
         """Validate one item (errors name ``where``); returns it with defaults filled in and its text prepared."""
-        check_text(f"{where}.text", ref.text, self._limits.max_text_bytes)
+        if ref.fingerprint:
+            if ref.text:
+                raise InvalidInput(f"{where}.fingerprint", "give the text or, for a hash-only item, its fingerprint: not both")
+            text = hash_only(check_fingerprint(f"{where}.fingerprint", ref.fingerprint))
+        else:
+            check_text(f"{where}.text", ref.text, self._limits.max_text_bytes)
+            text = prepare_text(ref.text)
+            if not text.matchable:
+                raise InvalidInput(f"{where}.text", "nothing left to match after normalisation (only links, emoji or marks)")
         if ref.id:
             check_id(f"{where}.id", ref.id, self._limits.max_id_bytes)
         lang = normalise_lang(ref.lang, f"{where}.lang")
@@ -120,10 +129,10 @@ class References:
             if options.missing_bank is OnMissingBank.REFUSE:
                 raise NotFound("bank", bank)
             check_bank_name(bank, f"{where}.bank")
-        text = prepare_text(ref.text)
-        if not text.matchable:
-            raise InvalidInput(f"{where}.text", "nothing left to match after normalisation (only links, emoji or marks)")
-        filled = NewReference(text=ref.text, id=ref.id or uuid.uuid4().hex, lang=lang, bank=bank, labels=labels, metadata=dict(ref.metadata))
+        filled = NewReference(
+            text=ref.text, id=ref.id or uuid.uuid4().hex, lang=lang, bank=bank, labels=labels, metadata=dict(ref.metadata),
+            fingerprint=text.fingerprint if not ref.text else "",
+        )
         return filled, text
 
     def _drop_duplicates(
@@ -148,14 +157,18 @@ class References:
         return self._banks.ensure({ref.bank for ref, _ in accepted}, actor=actor, why=f"created by {actor or 'an import'}")
 
     def _store_and_index(self, accepted: list[tuple[NewReference, PreparedText]], actor: str, stop: StopCheck) -> list[ReferenceItem]:
-        vectors = self._embedder.embed_until([text.cleaned for _, text in accepted], stop)
-        rows = [StoredReference(ref, text, vector) for (ref, text), vector in zip(accepted, vectors)]
+        with_text = [i for i, (ref, _) in enumerate(accepted) if ref.text]
+        vectors = self._embedder.embed_until([accepted[i][1].cleaned for i in with_text], stop)
+        by_position: dict[int, np.ndarray] = dict(zip(with_text, vectors))
+        rows = [StoredReference(ref, text, by_position.get(i)) for i, (ref, text) in enumerate(accepted)]
         model_id = self._embedder.model_id
         if self._index is None:
             return self._store.references.add(rows, actor=actor, model_id=model_id)
         with self._index.writing():
             items = self._store.references.add(rows, actor=actor, model_id=model_id)
-            self._index.add(np.array([item.vid for item in items], dtype=np.int64), vectors)
+            # Rows come back in the order given, so the items with a text are the embedded ones, in order.
+            if with_text:
+                self._index.add(np.array([items[i].vid for i in with_text], dtype=np.int64), vectors)
             if self._sizer is not None:
                 self._sizer.added(items)
         return items

@@ -323,7 +323,7 @@ class BankSizer:
         self._change(items, -1)
 
     def _change(self, items: Iterable[ReferenceItem], sign: int) -> None:
-        langs = [item.lang for item in items]
+        langs = [item.lang for item in items if item.text]  # hash-only items match exact copies only
         if not langs:
             return
         with self._lock:

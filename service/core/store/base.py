@@ -43,7 +43,7 @@ class StoredReference:
 
     ref: NewReference
     prepared: PreparedText
-    vector: Vectors
+    vector: Vectors | None  # None: a hash-only item, matched by its fingerprint alone
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,7 @@ class ReferenceRows(ABC):
 
     @abstractmethod
     def counts_by_lang(self) -> dict[str, int]:
-        """Items that are not removed, per language (what the operating points are picked for)."""
+        """Items that are not removed and have a text, per language (what the operating points are picked for)."""
 
 
 class VectorRows(ABC):

@@ -40,6 +40,11 @@ PREPARED_CACHE_TEXTS: Final = 4096
 PREPARED_CACHE_MAX_CHARS: Final = 1000
 
 
+def hash_only(fingerprint: str) -> PreparedText:
+    """A hash-only reference's prepared form: its fingerprint, and nothing to embed or compare lexically."""
+    return PreparedText(cleaned="", canonical="", fingerprint=fingerprint, lang="und")
+
+
 def prepare_text(text: str) -> PreparedText:
     if len(text) <= PREPARED_CACHE_MAX_CHARS:
         return _prepare_recent(text)

@@ -109,11 +109,13 @@ def test_the_sizer_re_picks_as_items_come_and_go() -> None:
     sizer = BankSizer(CALIBRATED, CURVES, BankPolicy(min_bank_size=1), {}, applied.append)
     start = sizer.reset({"en": 10, "ur": 5})
     assert start.counts == {"en": 10, "ur": 5}
-    sizer.added([item(f"e{i}", lang="en") for i in range(990)])
+    sizer.added([item(f"e{i}", lang="en", text=f"text {i}") for i in range(990)])
+    # Hash-only items (a fingerprint, no text) match exact copies only: they do not grow the bank.
+    sizer.added([item(f"h{i}", lang="en") for i in range(500)])
     grown = sizer.current
     assert grown.counts["en"] == 1000 and applied[-1] == grown.thresholds
     assert grown.thresholds.translation_score_for("ps", "en") > start.thresholds.translation_score_for("ps", "en")
-    sizer.removed([item(f"e{i}", lang="en") for i in range(990)])
+    sizer.removed([item(f"e{i}", lang="en", text=f"text {i}") for i in range(990)])
     assert sizer.current.thresholds == start.thresholds and sizer.current.counts["en"] == 10
 
 

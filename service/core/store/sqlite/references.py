@@ -46,7 +46,8 @@ class SqliteReferences(ReferenceRows):
                         (
                             ref.id, ref.text, prepared.canonical, prepared.fingerprint, ref.lang, prepared.lang, ref.bank,
                             json.dumps(list(ref.labels), ensure_ascii=False), json.dumps(dict(ref.metadata), ensure_ascii=False),
-                            actor, now, now, model_id, np.ascontiguousarray(row.vector, dtype=np.float32).tobytes(), seq + i,
+                            actor, now, now, model_id,
+                            None if row.vector is None else np.ascontiguousarray(row.vector, dtype=np.float32).tobytes(), seq + i,
                         ),
                     )
                 except sqlite3.IntegrityError as exc:
@@ -174,7 +175,11 @@ class SqliteReferences(ReferenceRows):
         return counts
 
     def counts_by_lang(self) -> dict[str, int]:
-        rows = self._db.rows("SELECT COALESCE(NULLIF(declared_lang, ''), detected_lang) AS l, COUNT(*) FROM refs WHERE state != 'removed' GROUP BY l")
+        # Hash-only items (no text) cannot match by meaning, so they do not make the bank larger for its semantic operating points.
+        rows = self._db.rows(
+            "SELECT COALESCE(NULLIF(declared_lang, ''), detected_lang) AS l, COUNT(*) FROM refs"
+            " WHERE state != 'removed' AND text != '' GROUP BY l"
+        )
         return {str(r[0]): int(r[1]) for r in rows}
 
 

@@ -40,7 +40,8 @@ class SqliteVectors(VectorRows):
         last = 0
         while True:
             rows = self._db.rows(
-                f"SELECT {REF_COLUMNS} FROM refs WHERE vid > ? AND state != 'removed'"
+                # Hash-only items (no text) have no vector to make.
+                f"SELECT {REF_COLUMNS} FROM refs WHERE vid > ? AND state != 'removed' AND text != ''"
                 " AND (model_id IS NOT ? OR vector IS NULL) ORDER BY vid LIMIT ?",
                 (last, model_id, batch),
             )

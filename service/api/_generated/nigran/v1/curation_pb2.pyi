@@ -42,7 +42,7 @@ TRUE_POSITIVE: FeedbackVerdict
 FALSE_POSITIVE: FeedbackVerdict
 
 class ReferenceInput(_message.Message):
-    __slots__ = ("id", "text", "lang", "bank", "labels", "metadata")
+    __slots__ = ("id", "text", "lang", "bank", "labels", "metadata", "fingerprint")
     class MetadataEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -56,13 +56,15 @@ class ReferenceInput(_message.Message):
     BANK_FIELD_NUMBER: _ClassVar[int]
     LABELS_FIELD_NUMBER: _ClassVar[int]
     METADATA_FIELD_NUMBER: _ClassVar[int]
+    FINGERPRINT_FIELD_NUMBER: _ClassVar[int]
     id: str
     text: str
     lang: str
     bank: str
     labels: _containers.RepeatedScalarFieldContainer[str]
     metadata: _containers.ScalarMap[str, str]
-    def __init__(self, id: _Optional[str] = ..., text: _Optional[str] = ..., lang: _Optional[str] = ..., bank: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., metadata: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    fingerprint: str
+    def __init__(self, id: _Optional[str] = ..., text: _Optional[str] = ..., lang: _Optional[str] = ..., bank: _Optional[str] = ..., labels: _Optional[_Iterable[str]] = ..., metadata: _Optional[_Mapping[str, str]] = ..., fingerprint: _Optional[str] = ...) -> None: ...
 
 class Reference(_message.Message):
     __slots__ = ("id", "text", "declared_lang", "detected_lang", "bank", "labels", "metadata", "added_by", "created_at", "updated_at", "state", "disabled_until", "fingerprint", "change_seq")
