@@ -13,11 +13,13 @@ from typing import Any, Callable, Iterator
 from service.api import convert
 from service.api._generated.nigran.v1 import curation_pb2
 from service.core import (
-    AuditQuery, Bank, BankChanges, BankKind, Feedback, FeedbackVerdict, NigranError, ReferenceQuery, ReferenceState,
-    reference_from_record, reference_to_record
+    AuditQuery, Bank, BankChanges, BankKind, Feedback, FeedbackVerdict, MatchLogQuery, NigranError, ReferenceQuery,
+    ReferenceState, Verdict, reference_from_record, reference_to_record
 )
 
-CURATION_COMMANDS = frozenset({"bank", "disable", "enable", "release", "label", "report", "stats", "list", "audit", "export", "import"})
+CURATION_COMMANDS = frozenset(
+    {"bank", "disable", "enable", "release", "label", "report", "stats", "list", "audit", "queue", "export", "import"}
+)
 _KINDS = [kind.value for kind in BankKind]
 _SHARE_HELP = "gradual roll-out: the share of posts, 0 to 1, the bank's items may match, e.g. 0.05"
 _STATES = [state.value for state in ReferenceState]
@@ -113,6 +115,12 @@ def run_curation(args: argparse.Namespace, stub: Any, md: list[tuple[str, str]],
             page_size=args.page_size, page_token=args.page_token,
         )
         show(stub.QueryAudit(convert.audit_query_to_pb(audit), **call))
+    elif cmd == "queue":
+        queue = MatchLogQuery(
+            bank=args.bank, verdict=Verdict(args.verdict) if args.verdict else None, label=args.label,
+            include_reviewed=args.include_reviewed, page_size=args.page_size, page_token=args.page_token,
+        )
+        show(stub.ListMatchLog(convert.match_log_query_to_pb(queue), **call))
     elif cmd == "export":
         replies = stub.ExportReferences(curation_pb2.ExportReferencesRequest(after=args.after, limit=args.limit), **call)
         for pb in replies:
@@ -178,6 +186,13 @@ def add_curation_commands(sub: Any) -> None:
     audit.add_argument("--since", type=parse_time)
     audit.add_argument("--page-size", type=int, default=0)
     audit.add_argument("--page-token", default="")
+    queue = sub.add_parser("queue", help="the review queue: flagged matches the service kept ([match_log] on)")
+    queue.add_argument("--bank", default="")
+    queue.add_argument("--verdict", choices=[v.value for v in Verdict if v is not Verdict.NO_MATCH])
+    queue.add_argument("--label", default="")
+    queue.add_argument("--include-reviewed", action="store_true", help="also pairs already reported with `report`")
+    queue.add_argument("--page-size", type=int, default=0)
+    queue.add_argument("--page-token", default="")
     export = sub.add_parser("export", help="write items and tombstones changed after a cursor as JSONL")
     export.add_argument("--after", type=int, default=0)
     export.add_argument("--limit", type=int, default=0)

@@ -61,7 +61,7 @@ PUBLIC_SURFACE = sorted(
     BankChanges BankKind BankCurves BankOperatingPoints BankPolicy OperatingCurve pick_for_bank
     Calibration Candidate Cascade Comparison CompactionConfig ConfigError Curation CurationStats Embedder Engine ExactRerank
     ExportPage FaissIndex FailedPrecondition Feedback FeedbackSummary FeedbackVerdict ImportSummary IndexCorrupt
-    IndexSpec IndexType InvalidInput LimitExceeded Limits LoadedIndex Manifest Match MatchOptions MatchRate Measure ModelConfig ModelError
+    IndexSpec IndexType InvalidInput LimitExceeded Limits LoadedIndex LoggedMatch Manifest Match MatchLogQuery MatchOptions MatchRate Measure ModelConfig ModelError
     ModelMismatch ModelProvisionError Neighbourhoods NewReference NigranConfig NigranError NotFound NotReady
     Observer OfflineCuration OnDuplicate OnExistingId OnInvalid OnMissingBank Post PostCandidates PostFeatures PostResult
     PreparedText QuarantineConfig ReferenceItem ReferenceQuery ReferenceState ReferenceStats Rejected

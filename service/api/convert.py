@@ -17,7 +17,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 from service.api._generated.nigran.v1 import admin_pb2, curation_pb2, matcher_pb2
 from service.core import (
     DEFAULT_BANK, AuditEntry, AuditQuery, Bank, BankChanges, BankKind, Comparison, CurationStats, Feedback,
-    FeedbackSummary, FeedbackVerdict, ImportSummary, InvalidInput, LoadedIndex, Match, MatchOptions, MatchRate, Measure,
+    FeedbackSummary, FeedbackVerdict, ImportSummary, InvalidInput, LoadedIndex, LoggedMatch, Match, MatchLogQuery, MatchOptions, MatchRate, Measure,
     NewReference, Post, PostResult, ReferenceItem, ReferenceQuery, ReferenceState, ReferenceStats, Signal,
     SignalScore, StateChange, Thresholds, Verdict, scalar_values
 )
@@ -509,6 +509,38 @@ def audit_query_from_pb(pb: curation_pb2.QueryAuditRequest) -> AuditQuery:
     return AuditQuery(
         target=pb.target, actor=pb.actor, action=pb.action, since=optional_timestamp_from_pb(pb, "since"),
         page_size=pb.page_size, page_token=pb.page_token,
+    )
+
+
+def match_log_query_to_pb(query: MatchLogQuery) -> curation_pb2.ListMatchLogRequest:
+    return curation_pb2.ListMatchLogRequest(
+        bank=query.bank, verdict=matcher_pb2.VERDICT_UNSPECIFIED if query.verdict is None else _VERDICT_TO_PB[query.verdict],
+        label=query.label, include_reviewed=query.include_reviewed, page_size=query.page_size, page_token=query.page_token,
+    )
+
+
+def match_log_query_from_pb(pb: curation_pb2.ListMatchLogRequest) -> MatchLogQuery:
+    verdict: Verdict | None = _known(pb.verdict, _VERDICT_FROM_PB, "verdict", matcher_pb2.VERDICT_UNSPECIFIED)
+    if verdict is Verdict.NO_MATCH:
+        raise InvalidInput("verdict", "the match log keeps flagged matches only; NO_MATCH is never logged")
+    return MatchLogQuery(
+        bank=pb.bank, verdict=verdict, label=pb.label, include_reviewed=pb.include_reviewed, page_size=pb.page_size,
+        page_token=pb.page_token,
+    )
+
+
+def logged_match_to_pb(entry: LoggedMatch) -> curation_pb2.LoggedMatch:
+    return curation_pb2.LoggedMatch(
+        seq=entry.seq, at=timestamp_to_pb(entry.at), post_id=entry.post_id, post_text=entry.post_text, post_lang=entry.post_lang,
+        match=match_to_pb(entry.match),
+        review=curation_pb2.FEEDBACK_VERDICT_UNSPECIFIED if entry.review is None else _FEEDBACK_TO_PB[entry.review],
+    )
+
+
+def logged_match_from_pb(pb: curation_pb2.LoggedMatch) -> LoggedMatch:
+    return LoggedMatch(
+        seq=pb.seq, at=timestamp_from_pb(pb.at), post_id=pb.post_id, post_text=pb.post_text, post_lang=pb.post_lang,
+        match=match_from_pb(pb.match), review=_FEEDBACK_FROM_PB.get(pb.review),
     )
 
 

@@ -47,7 +47,7 @@ class MatcherServicer(matcher_pb2_grpc.MatcherServicer):  # type: ignore[misc]
         posts = convert.posts_from_pb(request)
         results = self._engine().match(
             posts, banks=tuple(request.banks), top_k=request.top_k, exhaustive=request.exhaustive,
-            options=convert.match_options_from_pb(request), stop=within_budget(_caller_gone(context), self._budget),
+            options=convert.match_options_from_pb(request), record=True, stop=within_budget(_caller_gone(context), self._budget),
         )
         return convert.results_to_pb(redact(results, view_for(call_info().role, self._auth)))
 
@@ -165,6 +165,10 @@ class CurationServicer(curation_pb2_grpc.CurationServicer):  # type: ignore[misc
     def QueryAudit(self, request: curation_pb2.QueryAuditRequest, context: grpc.ServicerContext) -> Any:
         entries, token = self._curation().audit(convert.audit_query_from_pb(request))
         return curation_pb2.QueryAuditResponse(entries=[convert.audit_entry_to_pb(e) for e in entries], next_page_token=token)
+
+    def ListMatchLog(self, request: curation_pb2.ListMatchLogRequest, context: grpc.ServicerContext) -> Any:
+        entries, token = self._curation().match_log.queue(convert.match_log_query_from_pb(request))
+        return curation_pb2.ListMatchLogResponse(entries=[convert.logged_match_to_pb(e) for e in entries], next_page_token=token)
 
     # -- exchange ---------------------------------------------------------------
 

@@ -16,7 +16,7 @@ from service.core.curation.service import Curation
 from service.core.domain import (
     DEFAULT_BANK, SUPPORTED_LANGUAGES, AddOptions, AddOutcome, AuditEntry, AuditQuery, Bank, BankChanges, BankKind,
     Candidate, Comparison, CurationStats, ExportPage, Feedback, FeedbackSummary, FeedbackVerdict, ImportSummary,
-    LoadedIndex, Match, MatchOptions, MatchRate, Measure, Neighbourhoods, NewReference, OnDuplicate, OnExistingId, OnInvalid,
+    LoadedIndex, LoggedMatch, Match, MatchLogQuery, MatchOptions, MatchRate, Measure, Neighbourhoods, NewReference, OnDuplicate, OnExistingId, OnInvalid,
     OnMissingBank, Post, PostCandidates, PostFeatures, PostResult, ReferenceItem, ReferenceQuery, ReferenceState,
     ReferenceStats, Rejected, Signal, SignalScore, StateChange, Verdict
 )
@@ -99,6 +99,8 @@ __all__ = [
     "LoadedIndex",
     "Manifest",
     "Match",
+    "LoggedMatch",
+    "MatchLogQuery",
     "MatchOptions",
     "MatchRate",
     "Measure",

@@ -132,6 +132,23 @@ class QuarantineConfig:
 
 
 @dataclass(frozen=True)
+class MatchLogConfig:
+    """The match log the review queue reads (curation/match_log.py). Off by default: it keeps users' post texts."""
+
+    enabled: bool = False
+    # Entries (one per flagged match) kept at most; the oldest go first.
+    max_entries: int = 100_000
+    # Entries older than this are dropped.
+    retention_days: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.max_entries < 1:
+            raise ConfigError(f"match_log.max_entries must be at least 1, got {self.max_entries}")
+        if not self.retention_days > 0:
+            raise ConfigError(f"match_log.retention_days must be positive, got {self.retention_days}")
+
+
+@dataclass(frozen=True)
 class CompactionConfig:
     """When the vector index is rebuilt from the store in the background."""
 
@@ -260,6 +277,7 @@ class NigranConfig:
     index_snapshot_every: int = 1000
     quarantine: QuarantineConfig = field(default_factory=QuarantineConfig)
     compaction: CompactionConfig = field(default_factory=CompactionConfig)
+    match_log: MatchLogConfig = field(default_factory=MatchLogConfig)
     # How the semantic operating points follow the bank's size (matching/bank_size.py).
     bank_size: BankPolicy = field(default_factory=BankPolicy)
 

@@ -443,6 +443,37 @@ class AuditQuery:
     page_token: str = ""
 
 
+# The review queue's order (curation/match_log.py): verdicts by meaning first,
+# where false positives are, then lexical near-duplicates, then exact copies.
+REVIEW_ORDER = {Verdict.PARAPHRASE: 0, Verdict.TRANSLATION: 1, Verdict.NEAR_DUPLICATE: 2, Verdict.REUPLOAD: 3}
+
+
+@dataclass(frozen=True)
+class LoggedMatch:
+    """One flagged match as the service's match log kept it, with the reviewers' latest decision on the pair."""
+
+    seq: int
+    at: float
+    post_id: str
+    post_text: str
+    post_lang: str
+    match: Match
+    review: FeedbackVerdict | None = None
+
+
+@dataclass(frozen=True)
+class MatchLogQuery:
+    """The review queue: logged matches in review order (REVIEW_ORDER, then newest first), filtered."""
+
+    bank: str = ""
+    verdict: Verdict | None = None
+    label: str = ""
+    # False: only pairs no reviewer has decided on yet.
+    include_reviewed: bool = False
+    page_size: int = 0
+    page_token: str = ""
+
+
 @dataclass(frozen=True)
 class MatchRate:
     """An item's recent and usual match rates (matches per post)."""

@@ -106,6 +106,7 @@ class Engine:
         top_k: int = 0,
         exhaustive: bool = False,
         options: MatchOptions = ALL_MATCHES,
+        record: bool = False,
         stop: StopCheck = never,
     ) -> list[PostResult]:
         """Verdicts, in the order of ``posts``; ``stop`` ends the work early (Cancelled) once the caller has gone.
@@ -116,7 +117,9 @@ class Engine:
         ``exhaustive`` embeds and searches it too, for every match the bank
         holds (translations and near-duplicates of other items), at model cost;
         so does ``options`` leaving out exact matches. ``options`` narrows the
-        matches returned (``MatchOptions``).
+        matches returned (``MatchOptions``). ``record``: keep the flagged
+        matches in the match log when it is on (the service's calls, not
+        index_builder's or the evaluation's).
         """
         considered = self.candidates(posts, banks=banks, top_k=top_k, exhaustive=exhaustive, options=options, stop=stop)
         clock = _StageClock(self._parts.observer, len(posts))
@@ -126,6 +129,8 @@ class Engine:
         results = [cascade.decide(c.features, c.candidates, k, suppression=suppression, keep=keep) for c in considered]
         clock.lap("decide")
         self._parts.curation.holdouts.observe(results)
+        if record:
+            self._parts.curation.match_log.record(posts, results)
         self._parts.observer.matched(results)
         return results
 

@@ -15,6 +15,7 @@ from typing import Callable
 from service.core.config import ModelConfig, NigranConfig
 from service.core.curation.banks import BankCatalog, Banks
 from service.core.curation.feedback import Reviews
+from service.core.curation.match_log import MatchLog
 from service.core.curation.quarantine import HoldOuts, QuarantineMonitor
 from service.core.curation.references import References, refresh_vectors
 from service.core.curation.service import Curation
@@ -109,6 +110,7 @@ def build_parts(
     curation = Curation(
         store, references, banks, Reviews(store, monitor), holdouts,
         index_size=lambda: len(index), quarantine_enabled=config.quarantine.enabled, operating_points=lambda: sizer.current,
+        match_log=MatchLog(store, config.match_log),
     )
     return Parts(
         config=config, embedder=embedder, owns_embedder=owns_embedder, store=store, calibration=calibration,

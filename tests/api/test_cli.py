@@ -25,7 +25,7 @@ import service.cli_curation as cli_curation
 from service.api import convert
 from service.api._generated.nigran.v1 import curation_pb2, curation_pb2_grpc, matcher_pb2, matcher_pb2_grpc
 from service.core import (
-    AuditQuery, Bank, BankChanges, BankKind, Feedback, FeedbackVerdict, InvalidInput, MatchOptions, NewReference, Post,
+    AuditQuery, Bank, BankChanges, BankKind, Feedback, FeedbackVerdict, InvalidInput, MatchLogQuery, MatchOptions, NewReference, Post,
     ReferenceQuery, ReferenceState, Verdict, prepare_text
 )
 from tests.support.api_factories import FailedCall, failed_call, reference_item
@@ -254,6 +254,13 @@ def test_report(fake: FakeCli, word: str, verdict: FeedbackVerdict) -> None:
     assert request == convert.feedback_to_pb(Feedback(reference_id="r1", post_id="p1", verdict=verdict, note="checked"))
     # The server must accept what the CLI sends.
     assert convert.feedback_from_pb(request, reporter="x").verdict is verdict
+
+
+def test_queue(fake: FakeCli) -> None:
+    rpc, request = fake.request("queue", "--bank", "gifct", "--verdict", "translation", "--include-reviewed", "--page-size", "20")
+    assert rpc == "ListMatchLog"
+    query = MatchLogQuery(bank="gifct", verdict=Verdict.TRANSLATION, include_reviewed=True, page_size=20)
+    assert request == convert.match_log_query_to_pb(query)
 
 
 def test_audit_since(fake: FakeCli) -> None:

@@ -31,7 +31,7 @@ from service.api import convert
 from service.api._generated.nigran.v1 import admin_pb2, curation_pb2, matcher_pb2
 from service.core import (
     AuditEntry, AuditQuery, Bank, BankChanges, BankKind, Comparison, CurationStats, Feedback, FeedbackSummary,
-    FeedbackVerdict, ImportSummary, InvalidInput, LoadedIndex, Manifest, Match, MatchOptions, MatchRate, Measure, NewReference, Post,
+    FeedbackVerdict, ImportSummary, InvalidInput, LoadedIndex, LoggedMatch, Manifest, Match, MatchLogQuery, MatchOptions, MatchRate, Measure, NewReference, Post,
     PostResult, ReferenceQuery, ReferenceState, ReferenceStats, Signal, SignalScore, StateChange, Thresholds, Verdict
 )
 from tests.support.api_factories import reference_item
@@ -342,6 +342,16 @@ PAIRS: dict[str, Pair] = {
         convert.audit_entry_to_pb,
         convert.audit_entry_from_pb,
     ),
+    "ListMatchLogRequest": Pair(
+        MatchLogQuery(bank="b", verdict=Verdict.TRANSLATION, label="org:x", include_reviewed=True, page_size=7, page_token="t"),
+        convert.match_log_query_to_pb,
+        convert.match_log_query_from_pb,
+    ),
+    "LoggedMatch": Pair(
+        LoggedMatch(seq=12, at=T1, post_id="p", post_text="ایک پوسٹ", post_lang="ur", match=sample_match(), review=FeedbackVerdict.FALSE_POSITIVE),
+        convert.logged_match_to_pb,
+        convert.logged_match_from_pb,
+    ),
     "ImportReferencesResponse": Pair(
         ImportSummary(added=1, updated=2, removed=3, unchanged=4, skipped=("x",)),
         convert.import_summary_to_pb,
@@ -464,7 +474,7 @@ def test_every_message_of_a_reply_or_request_pair_is_covered() -> None:
         "MatchRequest", "Match", "PostResult", "MatchResponse", "CompareRequest", "CompareResponse", "ReferenceInput", "AddReferencesRequest", "Reference",
         "ListReferencesRequest", "DisableReferencesRequest", "StateChangeResponse", "Bank", "CreateBankRequest",
         "UpdateBankRequest", "ReportMatchRequest", "FeedbackSummary", "ReferenceStats", "CurationStats",
-        "QueryAuditRequest", "AuditEntry", "ImportReferencesResponse", "LoadIndexResponse",
+        "QueryAuditRequest", "AuditEntry", "ImportReferencesResponse", "LoadIndexResponse", "ListMatchLogRequest", "LoggedMatch",
     }
     assert made == expected
 
@@ -612,3 +622,16 @@ def test_a_bank_created_without_a_share_matches_every_post_and_an_update_without
     assert convert.create_bank_from_pb(curation_pb2.CreateBankRequest(name="b")).match_share == 1.0
     assert convert.create_bank_from_pb(curation_pb2.CreateBankRequest(name="b", match_share=0.0)).match_share == 0.0
     assert convert.bank_changes_from_pb(curation_pb2.UpdateBankRequest(name="b")).match_share is None
+
+
+def test_a_match_log_query_for_no_match_or_an_unknown_verdict_is_refused() -> None:
+    for number in (matcher_pb2.NO_MATCH, 99):
+        with pytest.raises(InvalidInput) as err:
+            convert.match_log_query_from_pb(curation_pb2.ListMatchLogRequest(verdict=number))
+        assert err.value.field == "verdict"
+    assert convert.match_log_query_from_pb(curation_pb2.ListMatchLogRequest()) == MatchLogQuery()
+
+
+def test_an_unreviewed_entry_has_no_review() -> None:
+    entry = LoggedMatch(seq=1, at=T1, post_id="p", post_text="t", post_lang="en", match=sample_match())
+    assert convert.logged_match_from_pb(convert.logged_match_to_pb(entry)) == entry

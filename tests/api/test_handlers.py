@@ -297,6 +297,10 @@ def test_compare_refuses_empty_and_oversized_texts(api: Api) -> None:
     assert isinstance(api.refused("Compare", matcher_pb2.CompareRequest(text_a="x", text_b=too_long)), LimitExceeded)
 
 
+def test_list_match_log_while_the_log_is_off_says_so(api: Api) -> None:
+    assert isinstance(api.refused("ListMatchLog", curation_pb2.ListMatchLogRequest()), FailedPrecondition)
+
+
 def test_add_returns_ids_and_get_returns_the_item(api: Api) -> None:
     ids = api.add("en-1", "", bank="", labels=("org:example",))
     assert ids[0] == "en-1" and ids[1]  # an empty id is given one

@@ -18,6 +18,7 @@ import pytest
 from service.api._generated.nigran.v1 import curation_pb2, matcher_pb2
 from service.api.status import field_violations
 from service.core import prepare_text
+from service.core.config import MatchLogConfig
 from service.core.matching.rollout import in_share
 from tests.support.doubles import HashingEmbedder
 from tests.support.grpc_harness import Client, start_client
@@ -112,3 +113,24 @@ def test_hash_only_references_over_a_channel(client: Client) -> None:
     both = curation_pb2.ReferenceInput(text=SENTENCES[6], fingerprint=shared)
     [(field, _)] = refused(lambda: client.call("AddReferences", curation_pb2.AddReferencesRequest(references=[both])))
     assert field == "references[0].fingerprint"
+
+
+def test_the_review_queue_over_a_channel(tmp_path: Path) -> None:
+    logging_client = start_client(tmp_path / "logged", HashingEmbedder(), match_log=MatchLogConfig(enabled=True))
+    try:
+        logging_client.add("default", ("flood", "en", SENTENCES[0]), ("market", "en", SENTENCES[-1]))
+        match(logging_client, SENTENCES[0].upper(), SENTENCES[-1] + " #news", "nothing of the kind at all")
+        curation = logging_client.running.curation
+        queue = curation.ListMatchLog(curation_pb2.ListMatchLogRequest(), timeout=10)
+        assert sorted((e.post_id, e.match.reference_id) for e in queue.entries) == [("0", "flood"), ("1", "market")]
+        assert {e.post_text for e in queue.entries} == {SENTENCES[0].upper(), SENTENCES[-1] + " #news"}
+        verdict = curation_pb2.ReportMatchRequest(reference_id="flood", post_id="0", verdict=curation_pb2.FALSE_POSITIVE)
+        curation.ReportMatch(verdict, timeout=10)
+        left = curation.ListMatchLog(curation_pb2.ListMatchLogRequest(), timeout=10)
+        assert [e.post_id for e in left.entries] == ["1"]
+        reviewed = curation.ListMatchLog(curation_pb2.ListMatchLogRequest(include_reviewed=True, verdict=matcher_pb2.REUPLOAD), timeout=10)
+        assert {e.post_id: e.review for e in reviewed.entries}["0"] == curation_pb2.FALSE_POSITIVE
+        [(field, _)] = refused(lambda: curation.ListMatchLog(curation_pb2.ListMatchLogRequest(verdict=matcher_pb2.NO_MATCH), timeout=10))
+        assert field == "verdict"
+    finally:
+        logging_client.close()

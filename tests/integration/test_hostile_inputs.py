@@ -28,6 +28,7 @@ from hypothesis import strategies as st
 
 from service.api._generated.nigran.v1 import curation_pb2, matcher_pb2
 from service.api.status import field_violations
+from service.core.store.sqlite.schema import SCHEMA_VERSION
 from tests.support.doubles import HashingEmbedder
 from tests.support.grpc_harness import Client, start_client
 
@@ -162,7 +163,7 @@ def test_store_holding_out_of_range_times_is_repaired_on_open(data_dir: Path) ->
     finally:
         reopened.close()
     with closing(sqlite3.connect(store)) as db:
-        assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("2",)
+        assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == (str(SCHEMA_VERSION),)
         until, created, updated = db.execute("SELECT disabled_until, created_at, updated_at FROM refs WHERE id = 'kept'").fetchone()
         assert until is None and MIN_TIME <= created <= updated <= MAX_TIME
 

@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 
 from service.core.domain import (
-    DEFAULT_BANK, AuditEntry, AuditQuery, Bank, BankChanges, BankKind, Feedback, FeedbackVerdict, ReferenceItem,
-    ReferenceState
+    DEFAULT_BANK, REVIEW_ORDER, AuditEntry, AuditQuery, Bank, BankChanges, BankKind, Feedback, FeedbackVerdict, LoggedMatch,
+    Match, MatchLogQuery, ReferenceItem, ReferenceState, Signal, Verdict
 )
 from service.core.errors import AlreadyExists, FailedPrecondition, NigranError, NotFound
 from service.core.store.base import ReferenceFilter, ReferenceStore, StoredReference, Transition
@@ -724,3 +724,38 @@ class StoreContract:
         assert err.value.key == "nope"
         assert counters(store) == before
         assert store.feedback.summary("nope").reviewed == 0
+
+    # -- match log -----------------------------------------------------------------------------------
+
+    def test_the_match_log_keeps_entries_in_review_order_with_their_latest_review_and_survives_reopen(
+        self, opener: Opener, store: ReferenceStore
+    ) -> None:
+        add(store, row("a"))
+        kinds = (Verdict.REUPLOAD, Verdict.TRANSLATION, Verdict.NEAR_DUPLICATE, Verdict.TRANSLATION)
+        store.match_log.record([_logged(kind, f"p{i}") for i, kind in enumerate(kinds)], max_entries=100, keep_after=0.0)
+        store.feedback.add(feedback("a", FeedbackVerdict.FALSE_POSITIVE, post="p1"))
+        store = opener.reopen(store)
+        every = store.match_log.query(MatchLogQuery(include_reviewed=True), after=None, limit=10)
+        assert [(e.post_id, e.match.kind) for e in every] == [
+            ("p3", Verdict.TRANSLATION), ("p1", Verdict.TRANSLATION), ("p2", Verdict.NEAR_DUPLICATE), ("p0", Verdict.REUPLOAD),
+        ]
+        assert [e.review for e in every] == [None, FeedbackVerdict.FALSE_POSITIVE, None, None]
+        assert every[0].match == _logged(Verdict.TRANSLATION, "p3").match and every[0].post_text == "text of p3"
+        unreviewed = store.match_log.query(MatchLogQuery(), after=None, limit=10)
+        assert [e.post_id for e in unreviewed] == ["p3", "p2", "p0"]
+        after_first = store.match_log.query(MatchLogQuery(), after=(REVIEW_ORDER[Verdict.TRANSLATION], unreviewed[0].seq), limit=10)
+        assert [e.post_id for e in after_first] == ["p2", "p0"]
+
+    def test_the_match_log_drops_the_oldest_past_its_bounds(self, store: ReferenceStore) -> None:
+        store.match_log.record([_logged(Verdict.REUPLOAD, f"old{i}", at=10.0) for i in range(3)], max_entries=100, keep_after=0.0)
+        store.match_log.record([_logged(Verdict.REUPLOAD, f"new{i}", at=20.0) for i in range(2)], max_entries=4, keep_after=0.0)
+        kept = {e.post_id for e in store.match_log.query(MatchLogQuery(), after=None, limit=10)}
+        assert kept == {"old1", "old2", "new0", "new1"}
+        store.match_log.record([_logged(Verdict.REUPLOAD, "newest", at=30.0)], max_entries=100, keep_after=15.0)
+        assert {e.post_id for e in store.match_log.query(MatchLogQuery(), after=None, limit=10)} == {"new0", "new1", "newest"}
+
+
+def _logged(kind: Verdict, post: str, *, at: float = 1e9) -> LoggedMatch:
+    signal = {Verdict.REUPLOAD: Signal.EXACT, Verdict.NEAR_DUPLICATE: Signal.LEXICAL}.get(kind, Signal.SEMANTIC)
+    match = Match(reference_id="a", score=0.75, kind=kind, signal=signal, bank=DEFAULT_BANK, labels=("org:x",), cosine=0.5, reference_lang="ur")
+    return LoggedMatch(seq=0, at=at, post_id=post, post_text=f"text of {post}", post_lang="en", match=match)

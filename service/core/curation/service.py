@@ -2,8 +2,8 @@
 
 ``Engine.curation`` is one of these. Its parts are public attributes:
 ``references`` (the one write path, item state and labels), ``banks``,
-``reviews`` (feedback and per-item stats), ``exchange`` (export, import) and
-``holdouts`` (quarantine decisions). The few operations that span parts live
+``reviews`` (feedback and per-item stats), ``exchange`` (export, import),
+``holdouts`` (quarantine decisions) and ``match_log`` (the review queue). The few operations that span parts live
 here: deleting a bank with its items, the overall stats, the audit log.
 """
 
@@ -16,8 +16,10 @@ from typing import Callable
 from service.core.curation.banks import Banks
 from service.core.curation.exchange import Exchange
 from service.core.curation.feedback import Reviews
+from service.core.curation.match_log import MatchLog
 from service.core.curation.quarantine import HoldOuts
 from service.core.curation.references import References
+from service.core.config import MatchLogConfig
 from service.core.domain import DEFAULT_BANK, AuditEntry, AuditQuery, CurationStats
 from service.core.matching.bank_size import BankOperatingPoints
 from service.core.store.base import ReferenceStore
@@ -36,6 +38,7 @@ class Curation:
         index_size: Callable[[], int],
         quarantine_enabled: bool,
         operating_points: Callable[[], BankOperatingPoints] | None = None,
+        match_log: MatchLog | None = None,
     ) -> None:
         self._store = store
         self.references = references
@@ -43,6 +46,7 @@ class Curation:
         self.reviews = reviews
         self.holdouts = holdouts
         self.exchange = Exchange(store, references)
+        self.match_log = match_log if match_log is not None else MatchLog(store, MatchLogConfig())
         self._index_size = index_size
         self._quarantine_enabled = quarantine_enabled
         self._operating_points = operating_points

@@ -29,7 +29,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from service.core.domain import (
-    AuditEntry, AuditQuery, Bank, BankChanges, Feedback, FeedbackSummary, NewReference, ReferenceItem, ReferenceState
+    AuditEntry, AuditQuery, Bank, BankChanges, Feedback, FeedbackSummary, LoggedMatch, MatchLogQuery, NewReference,
+    ReferenceItem, ReferenceState
 )
 from service.core.text.prepare import PreparedText
 
@@ -186,12 +187,26 @@ class FeedbackLog(ABC):
     def summary(self, ref_id: str) -> FeedbackSummary: ...
 
 
+class MatchLogRows(ABC):
+    """Flagged matches kept for review: bounded by count and age, oldest dropped first."""
+
+    @abstractmethod
+    def record(self, entries: Sequence[LoggedMatch], *, max_entries: int, keep_after: float) -> None:
+        """Append ``entries`` (their seq is assigned here), then drop all but the newest ``max_entries`` and those older than ``keep_after``."""
+
+    @abstractmethod
+    def query(self, query: MatchLogQuery, *, after: tuple[int, int] | None, limit: int) -> list[LoggedMatch]:
+        """In review order (REVIEW_ORDER rank, then newest first), each with the latest review of its pair;
+        page with ``after`` = (rank, seq) of the last entry of the previous page."""
+
+
 class ReferenceStore(ABC):
     references: ReferenceRows
     vectors: VectorRows
     banks: BankRows
     audit: AuditLog
     feedback: FeedbackLog
+    match_log: MatchLogRows
 
     @abstractmethod
     def generation(self) -> int:

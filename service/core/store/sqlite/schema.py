@@ -30,8 +30,7 @@ CREATE TABLE IF NOT EXISTS banks (
     created_at  REAL NOT NULL,
     updated_at  REAL NOT NULL,
     created_by  TEXT NOT NULL DEFAULT '',
-    deleted_at  REAL,
-    match_share REAL NOT NULL DEFAULT 1.0
+    deleted_at  REAL
 );
 CREATE TABLE IF NOT EXISTS refs (
     vid            INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -88,7 +87,6 @@ _V1_LATE_COLUMNS = (
     ("refs", "change_seq", "INTEGER NOT NULL DEFAULT 0"),
     ("banks", "created_by", "TEXT NOT NULL DEFAULT ''"),
     ("banks", "deleted_at", "REAL"),
-    ("banks", "match_share", "REAL NOT NULL DEFAULT 1.0"),
 )
 
 
@@ -127,8 +125,40 @@ def _v2(cur: sqlite3.Cursor) -> None:
         cur.execute(f"UPDATE refs SET {column} = MIN(MAX({column}, ?), ?) WHERE {column} < ? OR {column} > ?", (low, high, low, high))
 
 
+_V3_MATCH_LOG = """
+CREATE TABLE IF NOT EXISTS match_log (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    at           REAL NOT NULL,
+    post_id      TEXT NOT NULL,
+    post_text    TEXT NOT NULL,
+    post_lang    TEXT NOT NULL,
+    reference_id TEXT NOT NULL,
+    bank         TEXT NOT NULL,
+    labels       TEXT NOT NULL DEFAULT '[]',
+    kind         TEXT NOT NULL,
+    signal       TEXT NOT NULL,
+    score        REAL NOT NULL,
+    cosine       REAL NOT NULL,
+    reference_lang TEXT NOT NULL,
+    review_rank  INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS match_log_queue ON match_log(review_rank, seq);
+CREATE INDEX IF NOT EXISTS match_log_at ON match_log(at);
+CREATE INDEX IF NOT EXISTS feedback_pair ON feedback(reference_id, post_id)
+"""
+
+
+def _v3(cur: sqlite3.Cursor) -> None:
+    """Banks gain a roll-out share (matching/rollout.py); the review queue's match log (opt-in, curation/match_log.py)."""
+    if "match_share" not in {r[1] for r in cur.execute("PRAGMA table_info(banks)")}:
+        cur.execute("ALTER TABLE banks ADD COLUMN match_share REAL NOT NULL DEFAULT 1.0")
+    for statement in _V3_MATCH_LOG.split(";\n"):
+        if statement.strip():
+            cur.execute(statement)
+
+
 #: (version, migration), in order. Append; never edit a released one.
-MIGRATIONS: tuple[tuple[int, Callable[[sqlite3.Cursor], None]], ...] = ((1, _v1), (2, _v2))
+MIGRATIONS: tuple[tuple[int, Callable[[sqlite3.Cursor], None]], ...] = ((1, _v1), (2, _v2), (3, _v3))
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 

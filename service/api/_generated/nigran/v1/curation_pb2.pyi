@@ -1,6 +1,7 @@
 import datetime
 
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from nigran.v1 import matcher_pb2 as _matcher_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
@@ -451,6 +452,48 @@ class QueryAuditResponse(_message.Message):
     entries: _containers.RepeatedCompositeFieldContainer[AuditEntry]
     next_page_token: str
     def __init__(self, entries: _Optional[_Iterable[_Union[AuditEntry, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class ListMatchLogRequest(_message.Message):
+    __slots__ = ("bank", "verdict", "label", "include_reviewed", "page_size", "page_token")
+    BANK_FIELD_NUMBER: _ClassVar[int]
+    VERDICT_FIELD_NUMBER: _ClassVar[int]
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_REVIEWED_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    bank: str
+    verdict: _matcher_pb2.Verdict
+    label: str
+    include_reviewed: bool
+    page_size: int
+    page_token: str
+    def __init__(self, bank: _Optional[str] = ..., verdict: _Optional[_Union[_matcher_pb2.Verdict, str]] = ..., label: _Optional[str] = ..., include_reviewed: _Optional[bool] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class LoggedMatch(_message.Message):
+    __slots__ = ("seq", "at", "post_id", "post_text", "post_lang", "match", "review")
+    SEQ_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    POST_ID_FIELD_NUMBER: _ClassVar[int]
+    POST_TEXT_FIELD_NUMBER: _ClassVar[int]
+    POST_LANG_FIELD_NUMBER: _ClassVar[int]
+    MATCH_FIELD_NUMBER: _ClassVar[int]
+    REVIEW_FIELD_NUMBER: _ClassVar[int]
+    seq: int
+    at: _timestamp_pb2.Timestamp
+    post_id: str
+    post_text: str
+    post_lang: str
+    match: _matcher_pb2.Match
+    review: FeedbackVerdict
+    def __init__(self, seq: _Optional[int] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., post_id: _Optional[str] = ..., post_text: _Optional[str] = ..., post_lang: _Optional[str] = ..., match: _Optional[_Union[_matcher_pb2.Match, _Mapping]] = ..., review: _Optional[_Union[FeedbackVerdict, str]] = ...) -> None: ...
+
+class ListMatchLogResponse(_message.Message):
+    __slots__ = ("entries", "next_page_token")
+    ENTRIES_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    entries: _containers.RepeatedCompositeFieldContainer[LoggedMatch]
+    next_page_token: str
+    def __init__(self, entries: _Optional[_Iterable[_Union[LoggedMatch, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
 
 class ExportReferencesRequest(_message.Message):
     __slots__ = ("after", "limit")

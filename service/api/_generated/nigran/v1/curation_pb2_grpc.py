@@ -116,6 +116,11 @@ class CurationStub:
                 request_serializer=nigran_dot_v1_dot_curation__pb2.QueryAuditRequest.SerializeToString,
                 response_deserializer=nigran_dot_v1_dot_curation__pb2.QueryAuditResponse.FromString,
                 _registered_method=True)
+        self.ListMatchLog = channel.unary_unary(
+                '/nigran.v1.Curation/ListMatchLog',
+                request_serializer=nigran_dot_v1_dot_curation__pb2.ListMatchLogRequest.SerializeToString,
+                response_deserializer=nigran_dot_v1_dot_curation__pb2.ListMatchLogResponse.FromString,
+                _registered_method=True)
         self.ExportReferences = channel.unary_stream(
                 '/nigran.v1.Curation/ExportReferences',
                 request_serializer=nigran_dot_v1_dot_curation__pb2.ExportReferencesRequest.SerializeToString,
@@ -239,6 +244,16 @@ class CurationServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListMatchLog(self, request, context):
+        """The review queue: flagged matches the service kept ([match_log], opt-in),
+        verdicts by meaning first, then near-duplicates, then exact copies, newest
+        first within each; decide on each pair with ReportMatch.
+        FAILED_PRECONDITION while the match log is off.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ExportReferences(self, request, context):
         """Items and tombstones changed after a cursor, in change order. Each
         Reference carries its change_seq; pass the last one as the next `after`.
@@ -336,6 +351,11 @@ def add_CurationServicer_to_server(servicer, server):
                     servicer.QueryAudit,
                     request_deserializer=nigran_dot_v1_dot_curation__pb2.QueryAuditRequest.FromString,
                     response_serializer=nigran_dot_v1_dot_curation__pb2.QueryAuditResponse.SerializeToString,
+            ),
+            'ListMatchLog': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListMatchLog,
+                    request_deserializer=nigran_dot_v1_dot_curation__pb2.ListMatchLogRequest.FromString,
+                    response_serializer=nigran_dot_v1_dot_curation__pb2.ListMatchLogResponse.SerializeToString,
             ),
             'ExportReferences': grpc.unary_stream_rpc_method_handler(
                     servicer.ExportReferences,
@@ -782,6 +802,33 @@ class Curation:
             '/nigran.v1.Curation/QueryAudit',
             nigran_dot_v1_dot_curation__pb2.QueryAuditRequest.SerializeToString,
             nigran_dot_v1_dot_curation__pb2.QueryAuditResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListMatchLog(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nigran.v1.Curation/ListMatchLog',
+            nigran_dot_v1_dot_curation__pb2.ListMatchLogRequest.SerializeToString,
+            nigran_dot_v1_dot_curation__pb2.ListMatchLogResponse.FromString,
             options,
             channel_credentials,
             insecure,
