@@ -76,6 +76,8 @@ def run_curation(args: argparse.Namespace, stub: Any, md: list[tuple[str, str]],
             show(stub.CreateBank(convert.create_bank_to_pb(bank), **call))
         elif args.bank_command == "list":
             show(stub.ListBanks(curation_pb2.ListBanksRequest(), **call))
+        elif args.bank_command == "stats":
+            show(stub.GetBankStats(curation_pb2.GetBankStatsRequest(name=args.name, days=args.days), **call))
         elif args.bank_command == "update":
             changes = BankChanges(
                 description=args.description, enabled=args.enabled, kind=BankKind(args.kind) if args.kind else None,
@@ -141,6 +143,9 @@ def add_curation_commands(sub: Any) -> None:
     create.add_argument("--threshold", action="append", default=[], help="name=value override, e.g. translation_cosine=0.9")
     create.add_argument("--share", type=float, default=1.0, help=_SHARE_HELP + " (default 1: every post)")
     bank_sub.add_parser("list")
+    stats = bank_sub.add_parser("stats", help="the bank's precision from reviews, in all and day by day")
+    stats.add_argument("name")
+    stats.add_argument("--days", type=int, default=0, help="days of daily figures (default 30, at most 366)")
     update = bank_sub.add_parser("update")
     update.add_argument("name")
     update.add_argument("--description")

@@ -58,9 +58,9 @@ PUBLIC_SURFACE = sorted(
     """
     BACKENDS BACKGROUND_FILE BUNDLED_MODEL DEFAULT_BANK DEFAULT_CALIBRATION_DIR FEATURES INDEX_TYPES NO_ID SIZE_GRID TARGET_GRID
     SUPPORTED_LANGUAGES AddOptions AddOutcome AlreadyExists AuditEntry Cancelled AuditQuery AuthConfig Background Bank
-    BankChanges BankKind BankCurves BankOperatingPoints BankPolicy OperatingCurve pick_for_bank
+    BankChanges BankKind BankStats BankCurves BankOperatingPoints BankPolicy OperatingCurve pick_for_bank
     Calibration Candidate Cascade Comparison CompactionConfig ConfigError Curation CurationStats Embedder Engine ExactRerank
-    ExportPage FaissIndex FailedPrecondition Feedback FeedbackSummary FeedbackVerdict ImportSummary IndexCorrupt
+    ExportPage FaissIndex FailedPrecondition Feedback FeedbackSummary FeedbackVerdict ImportSummary IndexCorrupt DailyFeedback
     IndexSpec IndexType InvalidInput LimitExceeded Limits LoadedIndex LoggedMatch Manifest Match MatchLogQuery MatchOptions MatchRate Measure ModelConfig ModelError
     ModelMismatch ModelProvisionError Neighbourhoods NewReference NigranConfig NigranError NotFound NotReady
     Observer OfflineCuration OnDuplicate OnExistingId OnInvalid OnMissingBank Post PostCandidates PostFeatures PostResult

@@ -16,7 +16,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from service.api._generated.nigran.v1 import admin_pb2, curation_pb2, matcher_pb2
 from service.core import (
-    DEFAULT_BANK, AuditEntry, AuditQuery, Bank, BankChanges, BankKind, Comparison, CurationStats, Feedback,
+    DEFAULT_BANK, AuditEntry, AuditQuery, Bank, BankChanges, BankKind, BankStats, Comparison, DailyFeedback, CurationStats, Feedback,
     FeedbackSummary, FeedbackVerdict, ImportSummary, InvalidInput, LoadedIndex, LoggedMatch, Match, MatchLogQuery, MatchOptions, MatchRate, Measure,
     NewReference, Post, PostResult, ReferenceItem, ReferenceQuery, ReferenceState, ReferenceStats, Signal,
     SignalScore, StateChange, Thresholds, Verdict, scalar_values
@@ -356,6 +356,7 @@ def bank_to_pb(bank: Bank, effective: Thresholds) -> curation_pb2.Bank:
         created_at=timestamp_to_pb(bank.created_at),
         updated_at=timestamp_to_pb(bank.updated_at),
         match_share=bank.match_share,
+        feedback=feedback_summary_to_pb(bank.feedback),
     )
 
 
@@ -371,6 +372,7 @@ def bank_from_pb(pb: curation_pb2.Bank) -> Bank:
         created_by=pb.created_by,
         item_count=pb.item_count,
         match_share=pb.match_share,
+        feedback=feedback_summary_from_pb(pb.feedback),
     )
 
 
@@ -443,6 +445,22 @@ def feedback_summary_to_pb(summary: FeedbackSummary) -> curation_pb2.FeedbackSum
 
 def feedback_summary_from_pb(pb: curation_pb2.FeedbackSummary) -> FeedbackSummary:
     return FeedbackSummary(true_positives=pb.true_positives, false_positives=pb.false_positives)
+
+
+def bank_stats_to_pb(stats: BankStats) -> curation_pb2.BankStats:
+    return curation_pb2.BankStats(
+        name=stats.bank,
+        feedback=feedback_summary_to_pb(stats.feedback),
+        daily=[curation_pb2.DailyFeedback(day=timestamp_to_pb(d.day), feedback=feedback_summary_to_pb(d.feedback)) for d in stats.daily],
+    )
+
+
+def bank_stats_from_pb(pb: curation_pb2.BankStats) -> BankStats:
+    return BankStats(
+        bank=pb.name,
+        feedback=feedback_summary_from_pb(pb.feedback),
+        daily=tuple(DailyFeedback(day=timestamp_from_pb(d.day), feedback=feedback_summary_from_pb(d.feedback)) for d in pb.daily),
+    )
 
 
 def reference_stats_to_pb(stats: ReferenceStats) -> curation_pb2.ReferenceStats:

@@ -119,6 +119,9 @@ class CurationServicer(curation_pb2_grpc.CurationServicer):  # type: ignore[misc
         bank = self._curation().banks.update(request.name, convert.bank_changes_from_pb(request), actor=call_info().actor)
         return self._bank_pb(bank)
 
+    def GetBankStats(self, request: curation_pb2.GetBankStatsRequest, context: grpc.ServicerContext) -> Any:
+        return convert.bank_stats_to_pb(self._curation().banks.stats(request.name, days=request.days))
+
     def DeleteBank(self, request: curation_pb2.DeleteBankRequest, context: grpc.ServicerContext) -> Any:
         removed = self._curation().delete_bank(request.name, force=request.force, actor=call_info().actor)
         return curation_pb2.DeleteBankResponse(removed=removed)

@@ -14,8 +14,8 @@ from service.core.config import (
 )
 from service.core.curation.service import Curation
 from service.core.domain import (
-    DEFAULT_BANK, SUPPORTED_LANGUAGES, AddOptions, AddOutcome, AuditEntry, AuditQuery, Bank, BankChanges, BankKind,
-    Candidate, Comparison, CurationStats, ExportPage, Feedback, FeedbackSummary, FeedbackVerdict, ImportSummary,
+    DEFAULT_BANK, SUPPORTED_LANGUAGES, AddOptions, AddOutcome, AuditEntry, AuditQuery, Bank, BankChanges, BankKind, BankStats,
+    Candidate, Comparison, CurationStats, DailyFeedback, ExportPage, Feedback, FeedbackSummary, FeedbackVerdict, ImportSummary,
     LoadedIndex, LoggedMatch, Match, MatchLogQuery, MatchOptions, MatchRate, Measure, Neighbourhoods, NewReference, OnDuplicate, OnExistingId, OnInvalid,
     OnMissingBank, Post, PostCandidates, PostFeatures, PostResult, ReferenceItem, ReferenceQuery, ReferenceState,
     ReferenceStats, Rejected, Signal, SignalScore, StateChange, Verdict
@@ -69,6 +69,7 @@ __all__ = [
     "Bank",
     "BankChanges",
     "BankKind",
+    "BankStats",
     "BankOperatingPoints",
     "BankPolicy",
     "Calibration",
@@ -80,6 +81,7 @@ __all__ = [
     "ConfigError",
     "Curation",
     "CurationStats",
+    "DailyFeedback",
     "Embedder",
     "Engine",
     "ExactRerank",

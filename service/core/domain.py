@@ -370,6 +370,8 @@ class Bank:
     created_by: str = ""
     # Live (not removed) items; filled in by listings.
     item_count: int = 0
+    # Every review of the bank's items (ReportMatch); filled in by listings.
+    feedback: FeedbackSummary = field(default_factory=lambda: FeedbackSummary())
     # The share of posts the bank's items may match (gradual roll-out,
     # matching/rollout.py); 1: every post.
     match_share: float = 1.0
@@ -418,6 +420,23 @@ class FeedbackSummary:
     def precision(self) -> float | None:
         """TP / (TP + FP); None until someone has reviewed a match."""
         return self.true_positives / self.reviewed if self.reviewed else None
+
+
+@dataclass(frozen=True)
+class DailyFeedback:
+    """Reviewers' verdicts on one UTC day (``day`` is its first second, epoch seconds)."""
+
+    day: float
+    feedback: FeedbackSummary
+
+
+@dataclass(frozen=True)
+class BankStats:
+    """A bank's measured precision: every review of its items, and day by day over the recent days."""
+
+    bank: str
+    feedback: FeedbackSummary
+    daily: tuple[DailyFeedback, ...] = ()
 
 
 @dataclass(frozen=True)

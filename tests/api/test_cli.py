@@ -126,6 +126,11 @@ def test_bank_update_kind_and_enable(fake: FakeCli) -> None:
     assert not request.HasField("description")
 
 
+def test_bank_stats(fake: FakeCli) -> None:
+    rpc, request = fake.request("bank", "stats", "gifct", "--days", "14")
+    assert rpc == "GetBankStats" and (request.name, request.days) == ("gifct", 14)
+
+
 def test_bank_roll_out_share(fake: FakeCli) -> None:
     _, request = fake.request("bank", "create", "trial", "--share", "0.05")
     assert request == convert.create_bank_to_pb(Bank(name="trial", match_share=0.05))

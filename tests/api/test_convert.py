@@ -30,7 +30,7 @@ from google.protobuf.message import Message
 from service.api import convert
 from service.api._generated.nigran.v1 import admin_pb2, curation_pb2, matcher_pb2
 from service.core import (
-    AuditEntry, AuditQuery, Bank, BankChanges, BankKind, Comparison, CurationStats, Feedback, FeedbackSummary,
+    AuditEntry, AuditQuery, Bank, BankChanges, BankKind, BankStats, Comparison, CurationStats, DailyFeedback, Feedback, FeedbackSummary,
     FeedbackVerdict, ImportSummary, InvalidInput, LoadedIndex, LoggedMatch, Manifest, Match, MatchLogQuery, MatchOptions, MatchRate, Measure, NewReference, Post,
     PostResult, ReferenceQuery, ReferenceState, ReferenceStats, Signal, SignalScore, StateChange, Thresholds, Verdict
 )
@@ -291,18 +291,18 @@ PAIRS: dict[str, Pair] = {
     "StateChangeResponse": Pair(StateChange(changed=("a", "b"), not_found=("c",)), convert.state_change_to_pb, convert.state_change_from_pb),
     "Bank": Pair(
         Bank(name="allow", description="d", enabled=True, kind=BankKind.SUPPRESSION, thresholds={"translation_cosine": 0.9},
-             created_at=T1, updated_at=T2, created_by="curator:a", item_count=3, match_share=0.25),
+             created_at=T1, updated_at=T2, created_by="curator:a", item_count=3, match_share=0.25, feedback=SUMMARY),
         lambda bank: convert.bank_to_pb(bank, Thresholds()),
         convert.bank_from_pb,
         flipped={"enabled": False},
     ),
     "CreateBankRequest": Pair(
         Bank(name="b", description="x", enabled=False, kind=BankKind.SUPPRESSION, thresholds={"translation_margin": 1.25},
-             created_at=T1, updated_at=T2, created_by="curator:a", item_count=3, match_share=0.05),
+             created_at=T1, updated_at=T2, created_by="curator:a", item_count=3, match_share=0.05, feedback=SUMMARY),
         convert.create_bank_to_pb,
         convert.create_bank_from_pb,
         # The server stamps these; a request cannot set them.
-        {"created_at": 0.0, "updated_at": 0.0, "created_by": "", "item_count": 0},
+        {"created_at": 0.0, "updated_at": 0.0, "created_by": "", "item_count": 0, "feedback": FeedbackSummary()},
     ),
     "UpdateBankRequest": Pair(
         BankChanges(description="new", enabled=True, kind=BankKind.SUPPRESSION, set_thresholds={"translation_cosine": 0.5}, clear_thresholds=("translation_margin",),
@@ -341,6 +341,11 @@ PAIRS: dict[str, Pair] = {
         AuditEntry(seq=7, at=T1, actor="system", action="quarantine", target="r", old={"state": "active"}, new={"labels": ["org:ی"]}),
         convert.audit_entry_to_pb,
         convert.audit_entry_from_pb,
+    ),
+    "BankStats": Pair(
+        BankStats(bank="b", feedback=SUMMARY, daily=(DailyFeedback(day=T1, feedback=SUMMARY), DailyFeedback(day=T2, feedback=SUMMARY))),
+        convert.bank_stats_to_pb,
+        convert.bank_stats_from_pb,
     ),
     "ListMatchLogRequest": Pair(
         MatchLogQuery(bank="b", verdict=Verdict.TRANSLATION, label="org:x", include_reviewed=True, page_size=7, page_token="t"),
@@ -474,7 +479,7 @@ def test_every_message_of_a_reply_or_request_pair_is_covered() -> None:
         "MatchRequest", "Match", "PostResult", "MatchResponse", "CompareRequest", "CompareResponse", "ReferenceInput", "AddReferencesRequest", "Reference",
         "ListReferencesRequest", "DisableReferencesRequest", "StateChangeResponse", "Bank", "CreateBankRequest",
         "UpdateBankRequest", "ReportMatchRequest", "FeedbackSummary", "ReferenceStats", "CurationStats",
-        "QueryAuditRequest", "AuditEntry", "ImportReferencesResponse", "LoadIndexResponse", "ListMatchLogRequest", "LoggedMatch",
+        "QueryAuditRequest", "AuditEntry", "ImportReferencesResponse", "LoadIndexResponse", "ListMatchLogRequest", "LoggedMatch", "BankStats",
     }
     assert made == expected
 

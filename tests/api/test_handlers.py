@@ -297,6 +297,20 @@ def test_compare_refuses_empty_and_oversized_texts(api: Api) -> None:
     assert isinstance(api.refused("Compare", matcher_pb2.CompareRequest(text_a="x", text_b=too_long)), LimitExceeded)
 
 
+def test_bank_stats_and_listings_carry_the_banks_precision(api: Api) -> None:
+    api.add("en-1", "en-2")
+    api.call("ReportMatch", report("en-1", curation_pb2.TRUE_POSITIVE, "p1"))
+    api.call("ReportMatch", report("en-2", curation_pb2.FALSE_POSITIVE, "p2"))
+    stats = api.call("GetBankStats", curation_pb2.GetBankStatsRequest(name=DEFAULT_BANK, days=7))
+    assert (stats.name, stats.feedback.true_positives, stats.feedback.false_positives, stats.feedback.precision) == (DEFAULT_BANK, 1, 1, 0.5)
+    [today] = stats.daily
+    assert today.feedback == stats.feedback and today.day.seconds % 86_400 == 0
+    [listed] = api.call("ListBanks", curation_pb2.ListBanksRequest()).banks
+    assert listed.feedback == stats.feedback
+    assert isinstance(api.refused("GetBankStats", curation_pb2.GetBankStatsRequest(name="nope")), NotFound)
+    assert api.invalid("GetBankStats", curation_pb2.GetBankStatsRequest(name=DEFAULT_BANK, days=400)) == "days"
+
+
 def test_list_match_log_while_the_log_is_off_says_so(api: Api) -> None:
     assert isinstance(api.refused("ListMatchLog", curation_pb2.ListMatchLogRequest()), FailedPrecondition)
 

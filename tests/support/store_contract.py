@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from service.core.domain import (
-    DEFAULT_BANK, REVIEW_ORDER, AuditEntry, AuditQuery, Bank, BankChanges, BankKind, Feedback, FeedbackVerdict, LoggedMatch,
+    DEFAULT_BANK, REVIEW_ORDER, AuditEntry, AuditQuery, Bank, BankChanges, BankKind, Feedback, FeedbackSummary, FeedbackVerdict, LoggedMatch,
     Match, MatchLogQuery, ReferenceItem, ReferenceState, Signal, Verdict
 )
 from service.core.errors import AlreadyExists, FailedPrecondition, NigranError, NotFound
@@ -724,6 +724,18 @@ class StoreContract:
         assert err.value.key == "nope"
         assert counters(store) == before
         assert store.feedback.summary("nope").reviewed == 0
+
+    def test_feedback_sums_per_bank_and_per_day(self, store: ReferenceStore) -> None:
+        add(store, row("a", bank=DEFAULT_BANK), row("b", seed=1, bank=DEFAULT_BANK))
+        store.feedback.add(feedback("a", FeedbackVerdict.TRUE_POSITIVE, post="p1"))
+        store.feedback.add(feedback("b", FeedbackVerdict.FALSE_POSITIVE, post="p2"))
+        store.feedback.add(feedback("b", FeedbackVerdict.TRUE_POSITIVE, post="p3"))
+        assert store.feedback.by_bank() == {DEFAULT_BANK: FeedbackSummary(true_positives=2, false_positives=1)}
+        [today] = store.feedback.daily(DEFAULT_BANK, since=time.time() - 86_400 * 2)
+        assert today.day <= time.time() < today.day + 86_400 and today.day % 86_400 == 0
+        assert today.feedback == FeedbackSummary(true_positives=2, false_positives=1)
+        assert store.feedback.daily(DEFAULT_BANK, since=time.time() + 60) == []
+        assert store.feedback.daily("other", since=0.0) == []
 
     # -- match log -----------------------------------------------------------------------------------
 

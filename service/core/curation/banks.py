@@ -13,18 +13,24 @@ bank operation an analyst can make.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import re
 import threading
+import time
 from typing import Callable, Iterable
 
-from service.core.domain import DEFAULT_BANK, Bank, BankChanges, BankKind
+from service.core.domain import DEFAULT_BANK, Bank, BankChanges, BankKind, BankStats, FeedbackSummary
 from service.core.errors import FailedPrecondition, InvalidInput, NotFound
 from service.core.matching.rollout import check_share
 from service.core.matching.thresholds import Thresholds, apply_overrides, check_bank_overrides, scalar_thresholds
 from service.core.store.base import ReferenceStore
 
 log = logging.getLogger(__name__)
+
+DEFAULT_STATS_DAYS = 30
+MAX_STATS_DAYS = 366
+_DAY = 86_400.0
 
 BANK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 
@@ -138,10 +144,22 @@ class Banks:
         return created
 
     def all(self) -> list[Bank]:
-        return self._store.banks.all()
+        reviewed = self._store.feedback.by_bank()
+        return [dataclasses.replace(b, feedback=reviewed.get(b.name, FeedbackSummary())) for b in self._store.banks.all()]
 
     def get(self, name: str) -> Bank:
-        return self._store.banks.get(name)
+        bank = self._store.banks.get(name)
+        return dataclasses.replace(bank, feedback=self._store.feedback.by_bank().get(name, FeedbackSummary()))
+
+    def stats(self, name: str, *, days: int = 0) -> BankStats:
+        """The bank's precision from every review of its items, and day by day over the last ``days`` (default 30)."""
+        if days < 0 or days > MAX_STATS_DAYS:
+            raise InvalidInput("days", f"must be between 1 and {MAX_STATS_DAYS} (0: {DEFAULT_STATS_DAYS}), got {days}")
+        bank = self.get(name)
+        now = time.time()
+        today = now - now % _DAY
+        since = today - ((days or DEFAULT_STATS_DAYS) - 1) * _DAY
+        return BankStats(bank=name, feedback=bank.feedback, daily=tuple(self._store.feedback.daily(name, since=since)))
 
     def update(self, name: str, changes: BankChanges, *, actor: str) -> Bank:
         set_thresholds = check_bank_overrides(changes.set_thresholds, "set_thresholds")

@@ -29,7 +29,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from service.core.domain import (
-    AuditEntry, AuditQuery, Bank, BankChanges, Feedback, FeedbackSummary, LoggedMatch, MatchLogQuery, NewReference,
+    AuditEntry, AuditQuery, Bank, BankChanges, DailyFeedback, Feedback, FeedbackSummary, LoggedMatch, MatchLogQuery, NewReference,
     ReferenceItem, ReferenceState
 )
 from service.core.text.prepare import PreparedText
@@ -185,6 +185,14 @@ class FeedbackLog(ABC):
 
     @abstractmethod
     def summary(self, ref_id: str) -> FeedbackSummary: ...
+
+    @abstractmethod
+    def by_bank(self) -> dict[str, FeedbackSummary]:
+        """Every review, summed per bank of the reviewed item (banks without reviews are absent)."""
+
+    @abstractmethod
+    def daily(self, bank: str, *, since: float) -> list[DailyFeedback]:
+        """The reviews of the bank's items made at or after ``since``, per UTC day, oldest first (days without any are absent)."""
 
 
 class MatchLogRows(ABC):

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import pytest
 
 from service.core import (
-    DEFAULT_BANK, AlreadyExists, Bank, BankChanges, BankKind, FailedPrecondition, InvalidInput, NotFound, Thresholds
+    DEFAULT_BANK, AlreadyExists, Bank, BankChanges, BankKind, FailedPrecondition, Feedback, FeedbackVerdict, InvalidInput,
+    NotFound, Thresholds
 )
 from service.core.curation.banks import BankCatalog, Banks, bank_thresholds, check_bank_name
 from tests.support.curation_factories import ACTOR, TEXTS, Opened, add, audit_entries, matched_ids, ref
@@ -141,6 +143,39 @@ def test_a_share_outside_zero_to_one_is_refused_on_create_and_update(banks: Bank
     banks.create(Bank(name="trial"), actor=ACTOR)
     with pytest.raises(InvalidInput):
         banks.update("trial", BankChanges(match_share=share), actor=ACTOR)
+
+
+def test_bank_precision_in_listings_and_day_by_day(opened: Opened, banks: Banks, monkeypatch: pytest.MonkeyPatch) -> None:
+    banks.create(Bank(name="gifct"), actor=ACTOR)
+    add(opened.curation, ref("a", bank="gifct"), ref("b", 1, bank="gifct"), ref("c", 2))
+    day = 86_400.0
+    clock = [20_000 * day + 3600.0]
+    monkeypatch.setattr(time, "time", lambda: clock[0])
+    reviews = opened.curation.reviews
+    for ref_id, post, verdict in (("a", "p1", FeedbackVerdict.TRUE_POSITIVE), ("b", "p2", FeedbackVerdict.FALSE_POSITIVE)):
+        reviews.report(Feedback(reference_id=ref_id, post_id=post, verdict=verdict, reporter="curator:r"))
+    clock[0] += day
+    reviews.report(Feedback(reference_id="a", post_id="p3", verdict=FeedbackVerdict.TRUE_POSITIVE, reporter="curator:r"))
+    reviews.report(Feedback(reference_id="c", post_id="p4", verdict=FeedbackVerdict.FALSE_POSITIVE, reporter="curator:r"))
+    listed = {b.name: b.feedback for b in banks.all()}
+    assert (listed["gifct"].true_positives, listed["gifct"].false_positives) == (2, 1)
+    assert listed[DEFAULT_BANK].precision == 0.0
+    assert banks.get("gifct").feedback == listed["gifct"]
+    stats = banks.stats("gifct", days=7)
+    assert stats.feedback.precision == pytest.approx(2 / 3)
+    assert [(d.day, d.feedback.true_positives, d.feedback.false_positives) for d in stats.daily] == [(20_000 * day, 1, 1), (20_001 * day, 1, 0)]
+    # Today only: yesterday's reviews fall outside.
+    assert [d.day for d in banks.stats("gifct", days=1).daily] == [20_001 * day]
+
+
+def test_bank_stats_refusals(banks: Banks) -> None:
+    with pytest.raises(NotFound):
+        banks.stats("nope")
+    for days in (-1, 367):
+        with pytest.raises(InvalidInput) as err:
+            banks.stats(DEFAULT_BANK, days=days)
+        assert err.value.field == "days"
+    assert banks.stats(DEFAULT_BANK).daily == ()
 
 
 def test_ensure_creates_only_missing_banks(opened: Opened, banks: Banks) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from service.core.domain import Feedback, FeedbackSummary
+from service.core.domain import DailyFeedback, Feedback, FeedbackSummary
 from service.core.errors import NotFound
 from service.core.store.base import FeedbackLog
 from service.core.store.sqlite.db import Database, audit
@@ -24,6 +24,21 @@ class SqliteFeedback(FeedbackLog):
                 (time.time(), feedback.reference_id, feedback.post_id, feedback.verdict.value, feedback.note, feedback.reporter),
             )
             audit(cur, feedback.reporter, "feedback", feedback.reference_id, None, record)
+
+    def by_bank(self) -> dict[str, FeedbackSummary]:
+        rows = self._db.rows(
+            "SELECT r.bank, SUM(f.verdict = 'true_positive'), SUM(f.verdict = 'false_positive')"
+            " FROM feedback f JOIN refs r ON r.id = f.reference_id GROUP BY r.bank"
+        )
+        return {r[0]: FeedbackSummary(true_positives=int(r[1]), false_positives=int(r[2])) for r in rows}
+
+    def daily(self, bank: str, *, since: float) -> list[DailyFeedback]:
+        rows = self._db.rows(
+            "SELECT CAST(f.at / 86400 AS INTEGER) AS d, SUM(f.verdict = 'true_positive'), SUM(f.verdict = 'false_positive')"
+            " FROM feedback f JOIN refs r ON r.id = f.reference_id WHERE r.bank = ? AND f.at >= ? GROUP BY d ORDER BY d",
+            (bank, since),
+        )
+        return [DailyFeedback(day=float(r[0]) * 86400, feedback=FeedbackSummary(int(r[1]), int(r[2]))) for r in rows]
 
     def summary(self, ref_id: str) -> FeedbackSummary:
         counts = dict(self._db.rows("SELECT verdict, COUNT(*) FROM feedback WHERE reference_id = ? GROUP BY verdict", (ref_id,)))

@@ -139,7 +139,7 @@ class GetReferenceRequest(_message.Message):
     def __init__(self, id: _Optional[str] = ...) -> None: ...
 
 class Bank(_message.Message):
-    __slots__ = ("name", "description", "enabled", "kind", "thresholds", "effective_thresholds", "item_count", "created_by", "created_at", "updated_at", "match_share")
+    __slots__ = ("name", "description", "enabled", "kind", "thresholds", "effective_thresholds", "item_count", "created_by", "created_at", "updated_at", "match_share", "feedback")
     class ThresholdsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -165,6 +165,7 @@ class Bank(_message.Message):
     CREATED_AT_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
     MATCH_SHARE_FIELD_NUMBER: _ClassVar[int]
+    FEEDBACK_FIELD_NUMBER: _ClassVar[int]
     name: str
     description: str
     enabled: bool
@@ -176,7 +177,34 @@ class Bank(_message.Message):
     created_at: _timestamp_pb2.Timestamp
     updated_at: _timestamp_pb2.Timestamp
     match_share: float
-    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., enabled: _Optional[bool] = ..., kind: _Optional[_Union[BankKind, str]] = ..., thresholds: _Optional[_Mapping[str, float]] = ..., effective_thresholds: _Optional[_Mapping[str, float]] = ..., item_count: _Optional[int] = ..., created_by: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., match_share: _Optional[float] = ...) -> None: ...
+    feedback: FeedbackSummary
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., enabled: _Optional[bool] = ..., kind: _Optional[_Union[BankKind, str]] = ..., thresholds: _Optional[_Mapping[str, float]] = ..., effective_thresholds: _Optional[_Mapping[str, float]] = ..., item_count: _Optional[int] = ..., created_by: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., match_share: _Optional[float] = ..., feedback: _Optional[_Union[FeedbackSummary, _Mapping]] = ...) -> None: ...
+
+class GetBankStatsRequest(_message.Message):
+    __slots__ = ("name", "days")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DAYS_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    days: int
+    def __init__(self, name: _Optional[str] = ..., days: _Optional[int] = ...) -> None: ...
+
+class DailyFeedback(_message.Message):
+    __slots__ = ("day", "feedback")
+    DAY_FIELD_NUMBER: _ClassVar[int]
+    FEEDBACK_FIELD_NUMBER: _ClassVar[int]
+    day: _timestamp_pb2.Timestamp
+    feedback: FeedbackSummary
+    def __init__(self, day: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., feedback: _Optional[_Union[FeedbackSummary, _Mapping]] = ...) -> None: ...
+
+class BankStats(_message.Message):
+    __slots__ = ("name", "feedback", "daily")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    FEEDBACK_FIELD_NUMBER: _ClassVar[int]
+    DAILY_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    feedback: FeedbackSummary
+    daily: _containers.RepeatedCompositeFieldContainer[DailyFeedback]
+    def __init__(self, name: _Optional[str] = ..., feedback: _Optional[_Union[FeedbackSummary, _Mapping]] = ..., daily: _Optional[_Iterable[_Union[DailyFeedback, _Mapping]]] = ...) -> None: ...
 
 class CreateBankRequest(_message.Message):
     __slots__ = ("name", "description", "disabled", "kind", "thresholds", "match_share")

@@ -66,6 +66,11 @@ class CurationStub:
                 request_serializer=nigran_dot_v1_dot_curation__pb2.UpdateBankRequest.SerializeToString,
                 response_deserializer=nigran_dot_v1_dot_curation__pb2.Bank.FromString,
                 _registered_method=True)
+        self.GetBankStats = channel.unary_unary(
+                '/nigran.v1.Curation/GetBankStats',
+                request_serializer=nigran_dot_v1_dot_curation__pb2.GetBankStatsRequest.SerializeToString,
+                response_deserializer=nigran_dot_v1_dot_curation__pb2.BankStats.FromString,
+                _registered_method=True)
         self.DeleteBank = channel.unary_unary(
                 '/nigran.v1.Curation/DeleteBank',
                 request_serializer=nigran_dot_v1_dot_curation__pb2.DeleteBankRequest.SerializeToString,
@@ -174,6 +179,14 @@ class CurationServicer:
 
     def UpdateBank(self, request, context):
         """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetBankStats(self, request, context):
+        """A bank's measured precision: every review of its items (ReportMatch), and
+        day by day over the recent days.
+        """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
@@ -301,6 +314,11 @@ def add_CurationServicer_to_server(servicer, server):
                     servicer.UpdateBank,
                     request_deserializer=nigran_dot_v1_dot_curation__pb2.UpdateBankRequest.FromString,
                     response_serializer=nigran_dot_v1_dot_curation__pb2.Bank.SerializeToString,
+            ),
+            'GetBankStats': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetBankStats,
+                    request_deserializer=nigran_dot_v1_dot_curation__pb2.GetBankStatsRequest.FromString,
+                    response_serializer=nigran_dot_v1_dot_curation__pb2.BankStats.SerializeToString,
             ),
             'DeleteBank': grpc.unary_unary_rpc_method_handler(
                     servicer.DeleteBank,
@@ -532,6 +550,33 @@ class Curation:
             '/nigran.v1.Curation/UpdateBank',
             nigran_dot_v1_dot_curation__pb2.UpdateBankRequest.SerializeToString,
             nigran_dot_v1_dot_curation__pb2.Bank.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetBankStats(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/nigran.v1.Curation/GetBankStats',
+            nigran_dot_v1_dot_curation__pb2.GetBankStatsRequest.SerializeToString,
+            nigran_dot_v1_dot_curation__pb2.BankStats.FromString,
             options,
             channel_credentials,
             insecure,
