@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 DATA   ?= var
 STAMP  := $(VENV)/.installed
 
-.PHONY: install model run test test-fast typecheck proto eval calibrate clean
+.PHONY: install model run console browser test test-fast typecheck proto eval calibrate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,21 @@ model: install
 run: model
 	$(BIN)/nigran-server --data-dir $(DATA) --host 127.0.0.1 --port 50051
 
-test: model
+# The analyst console on http://127.0.0.1:8080, for the server `make run` starts.
+console: install
+	$(BIN)/nigran-console --target 127.0.0.1:50051 --host 127.0.0.1 --port 8080
+
+# Debian's chromium and chromium-driver (the console's browser tests), and Noto
+# fonts so Urdu and Pashto render in screenshots. Needs root, or sudo.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null && fc-list 2>/dev/null | grep -q NotoNastaliqUrdu; then \
+	  echo "chromium, chromedriver and Noto fonts: installed"; \
+	else \
+	  $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q --no-install-recommends chromium chromium-driver fonts-noto-core fontconfig; \
+	fi
+
+test: model browser
 	$(BIN)/python -m pytest
 
 test-fast: install

@@ -55,6 +55,10 @@ REQUIRED_ROLE = {
     "nigran.v1.Curation": ROLE_CURATOR,
     "nigran.v1.Admin": ROLE_ADMIN,
 }
+# Roles that may call a service besides the one it needs (admin may call every
+# one): an analyst tries posts and explains verdicts (the console's "Try a
+# post"), so a curator may match; a platform's matcher token still cannot curate.
+ALSO_ALLOWED = {"nigran.v1.Matcher": frozenset({ROLE_CURATOR})}
 HEALTH_SERVICE = "grpc.health.v1.Health"
 # At most one log line per peer per this many seconds about refused tokens.
 _SECURITY_LOG_EVERY = 10.0
@@ -398,7 +402,7 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
                     context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or unknown bearer token")
                 assert found is not None
                 role, name = found
-                if role not in (needed, ROLE_ADMIN):
+                if role not in (needed, ROLE_ADMIN) and role not in ALSO_ALLOWED.get(service, ()):
                     self._refused(peer, details.method, f"role {role} lacks {needed}", now)
                     context.abort(grpc.StatusCode.PERMISSION_DENIED, f"role {role!r} may not call {service}; needs {needed!r}")
                 info = call_info()

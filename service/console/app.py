@@ -1,0 +1,312 @@
+"""The console's pages: Starlette with server-rendered Jinja2 templates, every datum from the gRPC API.
+
+``create_app(channel)`` is kept apart from serving it (``__main__.py``), so
+tests run the same app against a server of their own. Each request runs its
+RPCs with the session's token; what the service refuses is shown as the
+service said it (a field violation next to the form, a page the role may not
+open as 403), never papered over.
+"""
+
+from __future__ import annotations
+
+import difflib
+import html
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Awaitable, Callable
+
+import grpc
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from service.api import convert
+from service.api._generated.nigran.v1 import curation_pb2, curation_pb2_grpc, matcher_pb2, matcher_pb2_grpc
+from service.api.status import field_violations
+from service.console.i18n import DIRECTION, LANGUAGES, label
+from service.console.sessions import COOKIE, Session, Sessions, csrf_ok
+from service.core import (
+    SUPPORTED_LANGUAGES, Bank, BankKind, Feedback, FeedbackVerdict, MatchLogQuery, NewReference, Post, ReferenceQuery,
+    ReferenceState, Verdict
+)
+
+HERE = Path(__file__).parent
+# The role each page needs; "matcher" pages are open to every role that may match.
+CURATOR_PAGES = frozenset({"banks", "references", "queue", "audit"})
+
+
+@dataclass(frozen=True)
+class ConsoleConfig:
+    # Serve the session cookie with Secure (the console behind HTTPS).
+    secure_cookies: bool = False
+    idle_seconds: float = 8 * 3600
+    timeout: float = 60.0
+
+
+class _Stubs:
+    def __init__(self, channel: grpc.Channel) -> None:
+        self.curation = curation_pb2_grpc.CurationStub(channel)
+        self.matcher = matcher_pb2_grpc.MatcherStub(channel)
+
+
+class _Refused(Exception):
+    def __init__(self, err: grpc.RpcError) -> None:
+        super().__init__(err.details())
+        self.code = err.code()
+        self.details = err.details() or ""
+        self.violations = field_violations(err)
+
+
+def create_app(channel: grpc.Channel, config: ConsoleConfig = ConsoleConfig()) -> Starlette:
+    stubs = _Stubs(channel)
+    sessions = Sessions(idle_seconds=config.idle_seconds)
+    templates = Jinja2Templates(directory=str(HERE / "templates"))
+
+    async def call(session: Session, stub: Any, method: str, message: Any) -> Any:
+        rpc = getattr(stub, method)
+        metadata = [("authorization", f"Bearer {session.token}")]
+        try:
+            return await run_in_threadpool(rpc, message, metadata=metadata, timeout=config.timeout)
+        except grpc.RpcError as err:
+            raise _Refused(err) from None
+
+    def page(request: Request, session: Session | None, name: str, status: int = 200, **context: Any) -> Response:
+        lang = session.lang if session else request.query_params.get("lang", "en")
+        lang = lang if lang in LANGUAGES else "en"
+        return templates.TemplateResponse(
+            request, f"{name}.html",
+            {"t": lambda key: label(key, lang), "lang": lang, "dir": DIRECTION[lang], "session": session, "page": name,
+             "curator": session is not None and session.role != "matcher", **context},
+            status_code=status,
+        )
+
+    def guarded(name: str, handler: Callable[[Request, Session], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            session = sessions.get(request.cookies.get(COOKIE))
+            if session is None:
+                return RedirectResponse("/signin", status_code=303)
+            if name in CURATOR_PAGES and session.role == "matcher":
+                return page(request, session, "refused", status=403, details="")
+            if request.method == "POST":
+                form = await request.form()
+                if not csrf_ok(session, form.get("csrf")):
+                    return Response("CSRF token missing or wrong", status_code=403)
+            try:
+                return await handler(request, session)
+            except _Refused as refused:
+                if refused.code is grpc.StatusCode.UNAUTHENTICATED:
+                    sessions.close(request.cookies.get(COOKIE))
+                    return RedirectResponse("/signin", status_code=303)
+                if refused.code is grpc.StatusCode.PERMISSION_DENIED:
+                    return page(request, session, "refused", status=403, details=refused.details)
+                return page(request, session, "error", status=400, refused=refused)
+
+        return endpoint
+
+    # -- signing in -------------------------------------------------------------------
+
+    async def signin(request: Request) -> Response:
+        if request.method == "GET":
+            return page(request, None, "signin")
+        form = await request.form()
+        token = str(form.get("token", "")).strip()
+        lang = str(form.get("lang", "en"))
+        role = await run_in_threadpool(_role_of, stubs, token, config.timeout)
+        if role is None:
+            return page(request, None, "signin", status=401, error="That token is not one the service knows.")
+        session = Session(token=token, role=role, name=role, lang=lang if lang in LANGUAGES else "en")
+        sid = sessions.open(session)
+        response = RedirectResponse("/try" if role == "matcher" else "/banks", status_code=303)
+        response.set_cookie(COOKIE, sid, httponly=True, samesite="strict", secure=config.secure_cookies, path="/")
+        return response
+
+    async def signout(request: Request, session: Session) -> Response:
+        sessions.close(request.cookies.get(COOKIE))
+        response = RedirectResponse("/signin", status_code=303)
+        response.delete_cookie(COOKIE, path="/")
+        return response
+
+    async def language(request: Request, session: Session) -> Response:
+        form = await request.form()
+        session.lang = str(form.get("lang")) if form.get("lang") in LANGUAGES else "en"
+        return RedirectResponse(str(form.get("back") or "/"), status_code=303)
+
+    async def home(request: Request) -> Response:
+        return RedirectResponse("/banks", status_code=303)
+
+    # -- banks ------------------------------------------------------------------------
+
+    async def banks(request: Request, session: Session) -> Response:
+        if request.method == "POST":
+            form = await request.form()
+            action = form.get("action")
+            if action == "create":
+                bank = Bank(
+                    name=str(form.get("name", "")).strip(), description=str(form.get("description", "")),
+                    kind=BankKind(str(form.get("kind", "normal"))), match_share=float(str(form.get("match_share") or 1.0)),
+                )
+                await call(session, stubs.curation, "CreateBank", convert.create_bank_to_pb(bank))
+            elif action in ("enable", "disable"):
+                request_pb = curation_pb2.UpdateBankRequest(name=str(form.get("name")), enabled=action == "enable")
+                await call(session, stubs.curation, "UpdateBank", request_pb)
+            return RedirectResponse("/banks", status_code=303)
+        reply = await call(session, stubs.curation, "ListBanks", curation_pb2.ListBanksRequest())
+        return page(request, session, "banks", banks=[convert.bank_from_pb(b) for b in reply.banks], kinds=[k.value for k in BankKind])
+
+    # -- references -------------------------------------------------------------------
+
+    async def references(request: Request, session: Session) -> Response:
+        if request.method == "POST":
+            form = await request.form()
+            action = form.get("action")
+            ref_id = str(form.get("id", ""))
+            if action == "add":
+                labels = tuple(x.strip() for x in str(form.get("labels", "")).split(",") if x.strip())
+                ref = NewReference(text=str(form.get("text", "")), lang=str(form.get("lang", "")), bank=str(form.get("bank", "")), labels=labels)
+                await call(session, stubs.curation, "AddReferences", convert.add_request_to_pb([ref]))
+            elif action == "remove":
+                await call(session, stubs.curation, "RemoveReferences", curation_pb2.RemoveReferencesRequest(ids=[ref_id]))
+            elif action == "disable":
+                await call(session, stubs.curation, "DisableReferences", convert.disable_to_pb([ref_id], None))
+            elif action in ("enable", "release"):
+                rpc = "EnableReferences" if action == "enable" else "ReleaseReferences"
+                await call(session, stubs.curation, rpc, curation_pb2.ReferenceIds(ids=[ref_id]))
+            return RedirectResponse(str(form.get("back") or "/references"), status_code=303)
+        q = request.query_params
+        query = ReferenceQuery(
+            bank=q.get("bank", ""), label=q.get("label", ""), state=ReferenceState(q["state"]) if q.get("state") else None,
+            page_token=q.get("page_token", ""),
+        )
+        reply = await call(session, stubs.curation, "ListReferences", convert.reference_query_to_pb(query))
+        items = [convert.reference_from_pb(r) for r in reply.references]
+        needle = q.get("text", "").casefold()
+        if needle:
+            items = [i for i in items if needle in i.text.casefold() or needle == i.id.casefold()]
+        banks_reply = await call(session, stubs.curation, "ListBanks", curation_pb2.ListBanksRequest())
+        return page(
+            request, session, "references", items=items, next_page_token=reply.next_page_token, query=q,
+            banks=[b.name for b in banks_reply.banks], states=[s.value for s in ReferenceState], langs=SUPPORTED_LANGUAGES,
+        )
+
+    # -- try a post -------------------------------------------------------------------
+
+    async def try_post(request: Request, session: Session) -> Response:
+        text = ""
+        result, explained = None, []
+        if request.method == "POST":
+            form = await request.form()
+            text = str(form.get("text", ""))
+            # Its own id, so a review of this try (ReportMatch is per post and reference) is of this post alone.
+            post = Post(id=f"console-{uuid.uuid4().hex[:12]}", text=text)
+            reply = await call(session, stubs.matcher, "Match", convert.match_request_to_pb([post], top_k=10))
+            [result] = [convert.result_from_pb(r) for r in reply.results]
+            for match in result.matches:
+                reference = await _reference_text(session, call, stubs, match.reference_id)
+                comparison = None
+                if reference:
+                    compared = await call(session, stubs.matcher, "Compare", convert.compare_request_to_pb(text, reference))
+                    comparison = convert.comparison_from_pb(compared)
+                explained.append((match, reference, comparison, _diff(text, reference) if reference else ""))
+        return page(request, session, "try", text=text, result=result, explained=explained)
+
+    # -- review queue -----------------------------------------------------------------
+
+    async def queue(request: Request, session: Session) -> Response:
+        if request.method == "POST":
+            form = await request.form()
+            post_id, ref_id = str(form.get("post_id", "")), str(form.get("reference_id", ""))
+            verdict = FeedbackVerdict(str(form.get("verdict")))
+            feedback = Feedback(reference_id=ref_id, post_id=post_id, verdict=verdict, note="console")
+            await call(session, stubs.curation, "ReportMatch", convert.feedback_to_pb(feedback))
+            allow_bank = str(form.get("allow_bank", ""))
+            if verdict is FeedbackVerdict.FALSE_POSITIVE and allow_bank:
+                # One click: the post itself becomes an allow-list item, so it never flags again.
+                allowed = NewReference(text=str(form.get("post_text", "")), bank=allow_bank, labels=("source:review",))
+                await call(session, stubs.curation, "AddReferences", convert.add_request_to_pb([allowed]))
+            return RedirectResponse("/queue", status_code=303)
+        q = request.query_params
+        query = MatchLogQuery(
+            bank=q.get("bank", ""), verdict=Verdict(q["verdict"]) if q.get("verdict") else None, label=q.get("label", ""),
+            include_reviewed=q.get("include_reviewed") == "1", page_token=q.get("page_token", ""),
+        )
+        reply = await call(session, stubs.curation, "ListMatchLog", convert.match_log_query_to_pb(query))
+        banks_reply = await call(session, stubs.curation, "ListBanks", curation_pb2.ListBanksRequest())
+        all_banks = [convert.bank_from_pb(b) for b in banks_reply.banks]
+        return page(
+            request, session, "queue", entries=[convert.logged_match_from_pb(e) for e in reply.entries],
+            next_page_token=reply.next_page_token, banks=all_banks,
+            allow_banks=[b.name for b in all_banks if b.kind is BankKind.SUPPRESSION], query=q,
+        )
+
+    # -- audit ------------------------------------------------------------------------
+
+    async def audit(request: Request, session: Session) -> Response:
+        q = request.query_params
+        message = curation_pb2.QueryAuditRequest(
+            actor=q.get("actor", ""), action=q.get("action", ""), target=q.get("target", ""), page_token=q.get("page_token", "")
+        )
+        reply = await call(session, stubs.curation, "QueryAudit", message)
+        entries = [convert.audit_entry_from_pb(e) for e in reply.entries]
+        return page(request, session, "audit", entries=entries, next_page_token=reply.next_page_token, query=q)
+
+    routes = [
+        Route("/", home),
+        Route("/signin", signin, methods=["GET", "POST"]),
+        Route("/signout", guarded("signout", signout), methods=["POST"]),
+        Route("/language", guarded("language", language), methods=["POST"]),
+        Route("/banks", guarded("banks", banks), methods=["GET", "POST"]),
+        Route("/references", guarded("references", references), methods=["GET", "POST"]),
+        Route("/try", guarded("try", try_post), methods=["GET", "POST"]),
+        Route("/queue", guarded("queue", queue), methods=["GET", "POST"]),
+        Route("/audit", guarded("audit", audit)),
+        Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
+    ]
+    return Starlette(routes=routes)
+
+
+def _role_of(stubs: _Stubs, token: str, timeout: float) -> str | None:
+    """What the token may do, asked of the service: curation (curator or admin), matching only, or nothing."""
+    if not token:
+        return None
+    metadata = [("authorization", f"Bearer {token}")]
+    try:
+        stubs.curation.GetCurationStats(curation_pb2.GetCurationStatsRequest(), metadata=metadata, timeout=timeout)
+        return "curator"
+    except grpc.RpcError as err:
+        if err.code() is grpc.StatusCode.UNAUTHENTICATED:
+            return None
+        if err.code() is not grpc.StatusCode.PERMISSION_DENIED:
+            raise
+    try:
+        stubs.matcher.Compare(matcher_pb2.CompareRequest(text_a="token check", text_b="token check"), metadata=metadata, timeout=timeout)
+        return "matcher"
+    except grpc.RpcError:
+        return None
+
+
+async def _reference_text(session: Session, call: Any, stubs: _Stubs, ref_id: str) -> str:
+    """The reference's text, or "" where the role may not read it or it has none (a hash-only item)."""
+    if session.role == "matcher":
+        return ""
+    item = await call(session, stubs.curation, "GetReference", curation_pb2.GetReferenceRequest(id=ref_id))
+    return str(item.text)
+
+
+def _diff(post: str, reference: str) -> str:
+    """Word by word, what the post shares with the reference (kept) and what it adds or drops, as escaped HTML."""
+    a, b = post.split(), reference.split()
+    out = []
+    for op, i1, i2, j1, j2 in difflib.SequenceMatcher(a=a, b=b, autojunk=False).get_opcodes():
+        if op == "equal":
+            out.append(html.escape(" ".join(a[i1:i2])))
+            continue
+        if i2 > i1:
+            out.append(f"<ins>{html.escape(' '.join(a[i1:i2]))}</ins>")
+        if j2 > j1:
+            out.append(f"<del>{html.escape(' '.join(b[j1:j2]))}</del>")
+    return " ".join(out)

@@ -1,0 +1,213 @@
+"""The analyst console in a real browser (Debian's chromium and chromium-driver), against a real server and model.
+
+One signed-in journey, as an analyst would make it: create a bank, add an
+Urdu item, try a Pashto post and see the translation match explained, mark
+it a false positive and see the bank's precision change; then a matcher
+token, which sees no curation page; and the guards (CSRF, the cookie's
+flags, the Urdu interface). With ``NIGRAN_CONSOLE_SCREENSHOTS=docs/console``
+the main pages are saved as PNGs along the way (the README shows them).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Iterator
+
+import grpc
+import pytest
+import uvicorn
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import Select, WebDriverWait
+
+from service.console.app import create_app
+from service.core import AuthConfig, Embedder, ServerConfig
+from service.core.config import MatchLogConfig
+from tests.support.grpc_harness import Client, start_client
+
+pytestmark = pytest.mark.slow
+
+CURATOR, MATCHER = "console-curator-secret", "console-matcher-secret"
+TOKENS = {CURATOR: "curator:ann", MATCHER: "matcher:platform"}
+URDU = "شہر کے پرانے بازار میں کل دوپہر ایک گیس سلنڈر پھٹ گیا جس سے چھ دکانیں جل گئیں اور دو دکاندار زخمی ہوئے۔"
+PASHTO = "پرون غرمه د ښار په زاړه بازار کې د ګازو یو سلنډر وچاودېد چې شپږ دوکانونه یې وسوځول او دوه دوکانداران ټپيان شول."
+SHOTS = os.environ.get("NIGRAN_CONSOLE_SCREENSHOTS")
+
+
+@pytest.fixture(scope="module")
+def nigran(tmp_path_factory: pytest.TempPathFactory, real_embedder: Embedder) -> Iterator[Client]:
+    server = ServerConfig(host="127.0.0.1", port=0, auth=AuthConfig(tokens=TOKENS))
+    client = start_client(
+        Path(tmp_path_factory.mktemp("console")) / "var", real_embedder, server=server, match_log=MatchLogConfig(enabled=True)
+    )
+    yield client
+    client.close()
+
+
+@pytest.fixture(scope="module")
+def console(nigran: Client) -> Iterator[str]:
+    channel = grpc.insecure_channel(f"127.0.0.1:{nigran.running.nigran.port}")
+    server = uvicorn.Server(uvicorn.Config(create_app(channel), host="127.0.0.1", port=0, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        assert time.monotonic() < deadline, "the console did not start"
+        time.sleep(0.05)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+    channel.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[WebDriver]:
+    binary, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    assert binary and driver, "Debian's chromium and chromium-driver are needed: make browser"
+    options = webdriver.ChromeOptions()
+    options.binary_location = binary
+    for flag in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1400,1000"):
+        options.add_argument(flag)
+    chrome = webdriver.Chrome(service=Service(driver), options=options)
+    chrome.implicitly_wait(5)
+    yield chrome
+    chrome.quit()
+
+
+def shot(browser: WebDriver, name: str) -> None:
+    if SHOTS:
+        Path(SHOTS).mkdir(parents=True, exist_ok=True)
+        browser.save_screenshot(str(Path(SHOTS) / f"{name}.png"))
+
+
+def submit(browser: WebDriver, by: str, value: str) -> None:
+    """Click a form's button and wait for the page it leads to (a click does not wait for navigation)."""
+    page = browser.find_element(By.TAG_NAME, "html")
+    browser.find_element(by, value).click()
+    WebDriverWait(browser, 60).until(expected_conditions.staleness_of(page))
+
+
+def sign_in(browser: WebDriver, console: str, token: str) -> None:
+    browser.get(f"{console}/signin")
+    browser.find_element(By.ID, "token").send_keys(token)
+    submit(browser, By.ID, "signin")
+
+
+def row_of(browser: WebDriver, table: str, key: str, value: str) -> object:
+    return browser.find_element(By.CSS_SELECTOR, f"#{table} tr[data-{key}='{value}']")
+
+
+def test_an_analysts_journey(browser: WebDriver, console: str) -> None:
+    sign_in(browser, console, "not-a-token")
+    assert "not one the service knows" in browser.find_element(By.CSS_SELECTOR, ".error").text
+
+    sign_in(browser, console, CURATOR)
+    assert browser.current_url.endswith("/banks")
+    cookie = browser.get_cookie("nigran_session")
+    assert cookie is not None and cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    assert CURATOR not in browser.current_url and CURATOR not in browser.page_source
+
+    # Create a bank and an allow-list.
+    browser.find_element(By.ID, "bank-name").send_keys("propaganda")
+    submit(browser, By.ID, "bank-create")
+    browser.find_element(By.ID, "bank-name").send_keys("allow")
+    Select(browser.find_element(By.ID, "bank-kind")).select_by_visible_text("suppression")
+    submit(browser, By.ID, "bank-create")
+    assert row_of(browser, "banks", "bank", "propaganda").find_element(By.CSS_SELECTOR, ".items").text == "0"  # type: ignore[attr-defined]
+
+    # Add an Urdu item.
+    browser.get(f"{console}/references")
+    browser.find_element(By.ID, "ref-text").send_keys(URDU)
+    Select(browser.find_element(By.ID, "ref-lang")).select_by_visible_text("ur")
+    Select(browser.find_element(By.ID, "ref-bank")).select_by_visible_text("propaganda")
+    submit(browser, By.ID, "ref-add")
+    [item] = browser.find_elements(By.CSS_SELECTOR, "#references tr[data-id]")
+    ref_id = item.get_attribute("data-id")
+    assert URDU in item.text
+    assert browser.find_element(By.CSS_SELECTOR, "#references td.content").get_attribute("dir") == "auto"
+    shot(browser, "references")
+
+    # Try a Pashto post: a translation, explained signal by signal.
+    browser.get(f"{console}/try")
+    browser.find_element(By.ID, "post-text").send_keys(PASHTO)
+    submit(browser, By.ID, "try-match")
+    assert browser.find_element(By.ID, "verdict").text == "translation"
+    candidate = browser.find_element(By.CSS_SELECTOR, f".candidate[data-reference='{ref_id}']")
+    assert candidate.find_element(By.CSS_SELECTOR, ".reason").text.startswith("translation:")
+    measures = [r.get_attribute("data-measure") for r in candidate.find_elements(By.CSS_SELECTOR, ".signals tbody tr")]
+    assert {"fingerprint", "lexical", "cosine", "translation_score", "margin"} <= set(measures)
+    decisive = candidate.find_element(By.CSS_SELECTOR, ".signals tr.decisive")
+    assert decisive.get_attribute("data-measure") in ("translation_score", "margin") and "✓" in decisive.text
+    shot(browser, "try-a-post")
+
+    # The review queue: the match the Try page made is there; mark it a false positive.
+    browser.get(f"{console}/queue")
+    entry = browser.find_element(By.CSS_SELECTOR, f"#queue tr[data-reference='{ref_id}']")
+    assert PASHTO in entry.text
+    assert row_of(browser, "bank-precision", "bank", "propaganda").text.endswith("—")  # type: ignore[attr-defined]
+    shot(browser, "review-queue")
+    submit(browser, By.CSS_SELECTOR, f"#queue tr[data-reference='{ref_id}'] button.fp")
+    assert browser.find_elements(By.CSS_SELECTOR, f"#queue tr[data-reference='{ref_id}']") == []
+    assert row_of(browser, "bank-precision", "bank", "propaganda").find_element(By.CSS_SELECTOR, ".precision").text == "0.00"  # type: ignore[attr-defined]
+    browser.get(f"{console}/banks")
+    bank_row = row_of(browser, "banks", "bank", "propaganda")
+    assert bank_row.find_element(By.CSS_SELECTOR, ".reviewed").text == "1"  # type: ignore[attr-defined]
+    assert bank_row.find_element(By.CSS_SELECTOR, ".precision").text == "0.00"  # type: ignore[attr-defined]
+    shot(browser, "banks")
+
+    # Every change is in the audit log under the token's name.
+    browser.get(f"{console}/audit?actor=curator:ann")
+    audit = browser.find_element(By.ID, "audit").text
+    assert "bank.create" in audit and "feedback" in audit
+    shot(browser, "audit")
+
+    # A write without the session's CSRF token is refused, even with the cookie.
+    session = browser.get_cookie("nigran_session")
+    assert session is not None
+    forged = urllib.request.Request(
+        f"{console}/banks", data=urllib.parse.urlencode({"action": "create", "name": "forged"}).encode(),
+        headers={"Cookie": f"nigran_session={session['value']}"},
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(forged, timeout=10)
+    assert refused.value.code == 403
+    browser.get(f"{console}/banks")
+    assert browser.find_elements(By.CSS_SELECTOR, "#banks tr[data-bank='forged']") == []
+
+    # The Urdu interface: right to left, Urdu labels.
+    submit(browser, By.CSS_SELECTOR, "form[action='/language'] button")
+    assert browser.find_element(By.TAG_NAME, "html").get_attribute("dir") == "rtl"
+    assert "بینک" in browser.find_element(By.TAG_NAME, "nav").text
+    shot(browser, "banks-urdu")
+    submit(browser, By.CSS_SELECTOR, "form[action='/language'] button")
+    submit(browser, By.ID, "signout")
+    assert browser.current_url.endswith("/signin")
+    browser.get(f"{console}/banks")
+    assert browser.current_url.endswith("/signin")
+
+
+def test_a_matcher_token_sees_no_curation_page(browser: WebDriver, console: str) -> None:
+    browser.delete_all_cookies()
+    sign_in(browser, console, MATCHER)
+    assert browser.current_url.endswith("/try")
+    assert "/banks" not in browser.find_element(By.TAG_NAME, "nav").get_attribute("innerHTML")  # type: ignore[operator]
+    for path in ("/banks", "/references", "/queue", "/audit"):
+        browser.get(f"{console}{path}")
+        assert browser.find_element(By.ID, "refused").is_displayed(), path
+    # Trying a post works, without the reference's text (a matcher may not read the bank).
+    browser.get(f"{console}/try")
+    browser.find_element(By.ID, "post-text").send_keys(PASHTO)
+    submit(browser, By.ID, "try-match")
+    assert browser.find_element(By.ID, "verdict").text == "translation"
+    assert browser.find_elements(By.CSS_SELECTOR, ".candidate .reference") == []
