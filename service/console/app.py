@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import difflib
 import html
+import json
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Awaitable, Callable
 
@@ -20,7 +22,7 @@ import grpc
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import FileResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
@@ -30,6 +32,7 @@ from service.api._generated.nigran.v1 import curation_pb2, curation_pb2_grpc, ma
 from service.api.status import field_violations
 from service.console.i18n import DIRECTION, LANGUAGES, label
 from service.console.sessions import COOKIE, Session, Sessions, csrf_ok
+from service.console.uploads import MAX_UPLOAD_BYTES, Uploads, parse
 from service.core import (
     SUPPORTED_LANGUAGES, Bank, BankKind, Feedback, FeedbackVerdict, MatchLogQuery, NewReference, Post, ReferenceQuery,
     ReferenceState, Verdict
@@ -37,7 +40,9 @@ from service.core import (
 
 HERE = Path(__file__).parent
 # The role each page needs; "matcher" pages are open to every role that may match.
-CURATOR_PAGES = frozenset({"banks", "references", "queue", "audit"})
+CURATOR_PAGES = frozenset({"banks", "references", "queue", "audit", "quality"})
+# The published evaluation (make eval --publish docs/eval) of the checkout the console runs from.
+PUBLISHED_EVAL = HERE.parent.parent / "docs" / "eval"
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,8 @@ class ConsoleConfig:
     secure_cookies: bool = False
     idle_seconds: float = 8 * 3600
     timeout: float = 60.0
+    # Where the Quality page finds eval.json and by_bank_size.png; None: no published evaluation.
+    eval_dir: Path | None = PUBLISHED_EVAL
 
 
 class _Stubs:
@@ -65,6 +72,7 @@ class _Refused(Exception):
 def create_app(channel: grpc.Channel, config: ConsoleConfig = ConsoleConfig()) -> Starlette:
     stubs = _Stubs(channel)
     sessions = Sessions(idle_seconds=config.idle_seconds)
+    uploads = Uploads()
     templates = Jinja2Templates(directory=str(HERE / "templates"))
 
     async def call(session: Session, stub: Any, method: str, message: Any) -> Any:
@@ -98,6 +106,8 @@ def create_app(channel: grpc.Channel, config: ConsoleConfig = ConsoleConfig()) -
                     return Response("CSRF token missing or wrong", status_code=403)
             try:
                 return await handler(request, session)
+            except (_FormError, ValueError) as unreadable:
+                return page(request, session, "error", status=400, refused=None, message=str(unreadable))
             except _Refused as refused:
                 if refused.code is grpc.StatusCode.UNAUTHENTICATED:
                     sessions.close(request.cookies.get(COOKIE))
@@ -154,9 +164,21 @@ def create_app(channel: grpc.Channel, config: ConsoleConfig = ConsoleConfig()) -
             elif action in ("enable", "disable"):
                 request_pb = curation_pb2.UpdateBankRequest(name=str(form.get("name")), enabled=action == "enable")
                 await call(session, stubs.curation, "UpdateBank", request_pb)
+            elif action == "thresholds":
+                request_pb = curation_pb2.UpdateBankRequest(name=str(form.get("name")))
+                key, value = str(form.get("key", "")).strip(), str(form.get("value", "")).strip()
+                if value:
+                    request_pb.set_thresholds[key] = _number(value, "value")
+                else:
+                    request_pb.clear_thresholds.append(key)
+                await call(session, stubs.curation, "UpdateBank", request_pb)
             return RedirectResponse("/banks", status_code=303)
         reply = await call(session, stubs.curation, "ListBanks", curation_pb2.ListBanksRequest())
-        return page(request, session, "banks", banks=[convert.bank_from_pb(b) for b in reply.banks], kinds=[k.value for k in BankKind])
+        effective = {b.name: dict(sorted(b.effective_thresholds.items())) for b in reply.banks}
+        return page(
+            request, session, "banks", banks=[convert.bank_from_pb(b) for b in reply.banks], kinds=[k.value for k in BankKind],
+            effective=effective,
+        )
 
     # -- references -------------------------------------------------------------------
 
@@ -172,7 +194,14 @@ def create_app(channel: grpc.Channel, config: ConsoleConfig = ConsoleConfig()) -
             elif action == "remove":
                 await call(session, stubs.curation, "RemoveReferences", curation_pb2.RemoveReferencesRequest(ids=[ref_id]))
             elif action == "disable":
-                await call(session, stubs.curation, "DisableReferences", convert.disable_to_pb([ref_id], None))
+                until = str(form.get("until", "")).strip()
+                seconds = _until(until) if until else None
+                await call(session, stubs.curation, "DisableReferences", convert.disable_to_pb([ref_id], seconds))
+            elif action in ("add_label", "remove_label"):
+                name = str(form.get("label", "")).strip()
+                edit = curation_pb2.UpdateReferenceRequest(id=ref_id)
+                (edit.add_labels if action == "add_label" else edit.remove_labels).append(name)
+                await call(session, stubs.curation, "UpdateReference", edit)
             elif action in ("enable", "release"):
                 rpc = "EnableReferences" if action == "enable" else "ReleaseReferences"
                 await call(session, stubs.curation, rpc, curation_pb2.ReferenceIds(ids=[ref_id]))
@@ -192,6 +221,25 @@ def create_app(channel: grpc.Channel, config: ConsoleConfig = ConsoleConfig()) -
             request, session, "references", items=items, next_page_token=reply.next_page_token, query=q,
             banks=[b.name for b in banks_reply.banks], states=[s.value for s in ReferenceState], langs=SUPPORTED_LANGUAGES,
         )
+
+    async def upload(request: Request, session: Session) -> Response:
+        form = await request.form()
+        sent = form.get("file")
+        if sent is None or isinstance(sent, str):
+            raise _FormError("file", "choose a JSONL or CSV file")
+        data = await sent.read(MAX_UPLOAD_BYTES + 1)
+        if len(data) > MAX_UPLOAD_BYTES:
+            raise _FormError("file", f"larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB: use `nigran import` or index_builder")
+        items, rejects = parse(sent.filename or "", data, NewReference(text="", bank=str(form.get("bank") or "default")))
+        metadata = [("authorization", f"Bearer {session.token}")]
+        job = uploads.start(items, rejects, lambda message: stubs.curation.AddReferences(message, metadata=metadata, timeout=config.timeout))
+        return RedirectResponse(f"/jobs/{job.id}", status_code=303)
+
+    async def job(request: Request, session: Session) -> Response:
+        found = uploads.get(request.path_params["job_id"])
+        if found is None:
+            return Response("no such upload", status_code=404)
+        return page(request, session, "job", job=found)
 
     # -- try a post -------------------------------------------------------------------
 
@@ -243,6 +291,23 @@ def create_app(channel: grpc.Channel, config: ConsoleConfig = ConsoleConfig()) -
             allow_banks=[b.name for b in all_banks if b.kind is BankKind.SUPPRESSION], query=q,
         )
 
+    # -- quality ----------------------------------------------------------------------
+
+    async def quality(request: Request, session: Session) -> Response:
+        stats = await call(session, stubs.curation, "GetCurationStats", curation_pb2.GetCurationStatsRequest())
+        banks_reply = await call(session, stubs.curation, "ListBanks", curation_pb2.ListBanksRequest())
+        defaults = next((dict(sorted(b.effective_thresholds.items())) for b in banks_reply.banks if b.name == "default"), {})
+        published = _published_eval(config.eval_dir)
+        return page(
+            request, session, "quality", stats=convert.curation_stats_from_pb(stats), thresholds=defaults, published=published,
+            plot=published is not None and config.eval_dir is not None and (config.eval_dir / "by_bank_size.png").exists(),
+        )
+
+    async def quality_plot(request: Request, session: Session) -> Response:
+        if config.eval_dir is None or not (config.eval_dir / "by_bank_size.png").exists():
+            return Response(status_code=404)
+        return FileResponse(config.eval_dir / "by_bank_size.png", media_type="image/png")
+
     # -- audit ------------------------------------------------------------------------
 
     async def audit(request: Request, session: Session) -> Response:
@@ -261,9 +326,13 @@ def create_app(channel: grpc.Channel, config: ConsoleConfig = ConsoleConfig()) -
         Route("/language", guarded("language", language), methods=["POST"]),
         Route("/banks", guarded("banks", banks), methods=["GET", "POST"]),
         Route("/references", guarded("references", references), methods=["GET", "POST"]),
+        Route("/references/upload", guarded("references", upload), methods=["POST"]),
+        Route("/jobs/{job_id}", guarded("references", job)),
         Route("/try", guarded("try", try_post), methods=["GET", "POST"]),
         Route("/queue", guarded("queue", queue), methods=["GET", "POST"]),
         Route("/audit", guarded("audit", audit)),
+        Route("/quality", guarded("quality", quality)),
+        Route("/quality/by_bank_size.png", guarded("quality", quality_plot)),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     return Starlette(routes=routes)
@@ -295,6 +364,36 @@ async def _reference_text(session: Session, call: Any, stubs: _Stubs, ref_id: st
         return ""
     item = await call(session, stubs.curation, "GetReference", curation_pb2.GetReferenceRequest(id=ref_id))
     return str(item.text)
+
+
+def _until(value: str) -> float:
+    """A browser's datetime-local value (no zone) as UTC, or any ISO 8601 time with its zone."""
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp()
+
+
+def _number(value: str, field: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise _FormError(field, f"{value!r} is not a number") from None
+
+
+class _FormError(Exception):
+    """A form value the console itself cannot read (the service checks everything else)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+
+
+def _published_eval(eval_dir: Path | None) -> dict[str, Any] | None:
+    """The published evaluation's Nigran rows and what it was run on, or None."""
+    path = None if eval_dir is None else eval_dir / "eval.json"
+    if path is None or not path.exists():
+        return None
+    report = json.loads(path.read_text(encoding="utf-8"))
+    rows = [r for r in report.get("rows", []) if r.get("method") == "nigran" and r.get("recall") is not None]
+    return {"rows": rows, "mode": report.get("mode"), "model_id": report.get("model_id"), "thresholds": report.get("thresholds_source")}
 
 
 def _diff(post: str, reference: str) -> str:

@@ -11,6 +11,8 @@ LABELS: dict[str, dict[str, str]] = {
     "try": {"en": "Try a post", "ur": "پوسٹ آزمائیں"},
     "queue": {"en": "Review queue", "ur": "جائزے کی قطار"},
     "audit": {"en": "Audit log", "ur": "آڈٹ لاگ"},
+    "quality": {"en": "Quality", "ur": "معیار"},
+    "upload": {"en": "Upload a file", "ur": "فائل اپ لوڈ کریں"},
     "sign_in": {"en": "Sign in", "ur": "سائن ان"},
     "sign_out": {"en": "Sign out", "ur": "سائن آؤٹ"},
     "token": {"en": "Token", "ur": "ٹوکن"},
