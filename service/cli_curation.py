@@ -108,7 +108,7 @@ def run_curation(args: argparse.Namespace, stub: Any, md: list[tuple[str, str]],
     elif cmd == "list":
         query = ReferenceQuery(
             bank=args.bank, state=ReferenceState(args.state) if args.state else None, label=args.label,
-            page_size=args.page_size, page_token=args.page_token,
+            page_size=args.page_size, page_token=args.page_token, text=args.text,
         )
         show(stub.ListReferences(convert.reference_query_to_pb(query), **call))
     elif cmd == "audit":
@@ -182,6 +182,7 @@ def add_curation_commands(sub: Any) -> None:
     listing.add_argument("--bank", default="")
     listing.add_argument("--state", choices=_STATES)
     listing.add_argument("--label", default="")
+    listing.add_argument("--text", default="", help="items whose text contains this (canonical form), or whose id is this")
     listing.add_argument("--page-size", type=int, default=0)
     listing.add_argument("--page-token", default="")
     audit = sub.add_parser("audit", help="query the audit log (newest first)")

@@ -317,12 +317,15 @@ def reference_from_pb(pb: curation_pb2.Reference) -> ReferenceItem:
 
 def reference_query_to_pb(query: ReferenceQuery) -> curation_pb2.ListReferencesRequest:
     return curation_pb2.ListReferencesRequest(
-        bank=query.bank, state=state_to_pb(query.state), label=query.label, page_size=query.page_size, page_token=query.page_token
+        bank=query.bank, state=state_to_pb(query.state), label=query.label, page_size=query.page_size, page_token=query.page_token,
+        text=query.text,
     )
 
 
 def reference_query_from_pb(pb: curation_pb2.ListReferencesRequest) -> ReferenceQuery:
-    return ReferenceQuery(bank=pb.bank, state=state_from_pb(pb.state), label=pb.label, page_size=pb.page_size, page_token=pb.page_token)
+    return ReferenceQuery(
+        bank=pb.bank, state=state_from_pb(pb.state), label=pb.label, page_size=pb.page_size, page_token=pb.page_token, text=pb.text
+    )
 
 
 def disable_to_pb(ids: Sequence[str], until: float | None) -> curation_pb2.DisableReferencesRequest:

@@ -34,7 +34,7 @@ from service.console.i18n import DIRECTION, LANGUAGES, label
 from service.console.sessions import COOKIE, Session, Sessions, csrf_ok
 from service.console.uploads import MAX_UPLOAD_BYTES, Uploads, parse
 from service.core import (
-    SUPPORTED_LANGUAGES, Bank, BankKind, Feedback, FeedbackVerdict, MatchLogQuery, NewReference, Post, ReferenceQuery,
+    SUPPORTED_LANGUAGES, Bank, BankChanges, BankKind, Feedback, FeedbackVerdict, MatchLogQuery, NewReference, Post, ReferenceQuery,
     ReferenceState, Verdict
 )
 
@@ -88,7 +88,7 @@ def create_app(channel: grpc.Channel, config: ConsoleConfig = ConsoleConfig()) -
         lang = lang if lang in LANGUAGES else "en"
         return templates.TemplateResponse(
             request, f"{name}.html",
-            {"t": lambda key: label(key, lang), "lang": lang, "dir": DIRECTION[lang], "session": session, "page": name,
+            {"t": lambda key: label(key, lang), "day": _day, "lang": lang, "dir": DIRECTION[lang], "session": session, "page": name,
              "curator": session is not None and session.role != "matcher", **context},
             status_code=status,
         )
@@ -164,6 +164,10 @@ def create_app(channel: grpc.Channel, config: ConsoleConfig = ConsoleConfig()) -
             elif action in ("enable", "disable"):
                 request_pb = curation_pb2.UpdateBankRequest(name=str(form.get("name")), enabled=action == "enable")
                 await call(session, stubs.curation, "UpdateBank", request_pb)
+            elif action == "kind":
+                kind = BankKind(str(form.get("kind")))
+                request_pb = convert.bank_changes_to_pb(str(form.get("name")), BankChanges(kind=kind))
+                await call(session, stubs.curation, "UpdateBank", request_pb)
             elif action == "thresholds":
                 request_pb = curation_pb2.UpdateBankRequest(name=str(form.get("name")))
                 key, value = str(form.get("key", "")).strip(), str(form.get("value", "")).strip()
@@ -179,6 +183,11 @@ def create_app(channel: grpc.Channel, config: ConsoleConfig = ConsoleConfig()) -
             request, session, "banks", banks=[convert.bank_from_pb(b) for b in reply.banks], kinds=[k.value for k in BankKind],
             effective=effective,
         )
+
+    async def bank(request: Request, session: Session) -> Response:
+        name = request.path_params["name"]
+        stats = await call(session, stubs.curation, "GetBankStats", curation_pb2.GetBankStatsRequest(name=name, days=int(request.query_params.get("days", 30))))
+        return page(request, session, "bank", stats=convert.bank_stats_from_pb(stats))
 
     # -- references -------------------------------------------------------------------
 
@@ -209,13 +218,10 @@ def create_app(channel: grpc.Channel, config: ConsoleConfig = ConsoleConfig()) -
         q = request.query_params
         query = ReferenceQuery(
             bank=q.get("bank", ""), label=q.get("label", ""), state=ReferenceState(q["state"]) if q.get("state") else None,
-            page_token=q.get("page_token", ""),
+            page_token=q.get("page_token", ""), text=q.get("text", ""),
         )
         reply = await call(session, stubs.curation, "ListReferences", convert.reference_query_to_pb(query))
         items = [convert.reference_from_pb(r) for r in reply.references]
-        needle = q.get("text", "").casefold()
-        if needle:
-            items = [i for i in items if needle in i.text.casefold() or needle == i.id.casefold()]
         banks_reply = await call(session, stubs.curation, "ListBanks", curation_pb2.ListBanksRequest())
         return page(
             request, session, "references", items=items, next_page_token=reply.next_page_token, query=q,
@@ -234,6 +240,12 @@ def create_app(channel: grpc.Channel, config: ConsoleConfig = ConsoleConfig()) -
         metadata = [("authorization", f"Bearer {session.token}")]
         job = uploads.start(items, rejects, lambda message: stubs.curation.AddReferences(message, metadata=metadata, timeout=config.timeout))
         return RedirectResponse(f"/jobs/{job.id}", status_code=303)
+
+    async def reference(request: Request, session: Session) -> Response:
+        ref_id = request.path_params["ref_id"]
+        item = await call(session, stubs.curation, "GetReference", curation_pb2.GetReferenceRequest(id=ref_id))
+        stats = await call(session, stubs.curation, "GetReferenceStats", curation_pb2.GetReferenceRequest(id=ref_id))
+        return page(request, session, "reference", item=convert.reference_from_pb(item), stats=convert.reference_stats_from_pb(stats))
 
     async def job(request: Request, session: Session) -> Response:
         found = uploads.get(request.path_params["job_id"])
@@ -325,9 +337,11 @@ def create_app(channel: grpc.Channel, config: ConsoleConfig = ConsoleConfig()) -
         Route("/signout", guarded("signout", signout), methods=["POST"]),
         Route("/language", guarded("language", language), methods=["POST"]),
         Route("/banks", guarded("banks", banks), methods=["GET", "POST"]),
+        Route("/banks/{name}", guarded("banks", bank)),
         Route("/references", guarded("references", references), methods=["GET", "POST"]),
         Route("/references/upload", guarded("references", upload), methods=["POST"]),
         Route("/jobs/{job_id}", guarded("references", job)),
+        Route("/references/{ref_id}", guarded("references", reference)),
         Route("/try", guarded("try", try_post), methods=["GET", "POST"]),
         Route("/queue", guarded("queue", queue), methods=["GET", "POST"]),
         Route("/audit", guarded("audit", audit)),
@@ -364,6 +378,10 @@ async def _reference_text(session: Session, call: Any, stubs: _Stubs, ref_id: st
         return ""
     item = await call(session, stubs.curation, "GetReference", curation_pb2.GetReferenceRequest(id=ref_id))
     return str(item.text)
+
+
+def _day(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, tz=timezone.utc).strftime("%Y-%m-%d")
 
 
 def _until(value: str) -> float:

@@ -339,6 +339,9 @@ class ReferenceQuery:
     label: str = ""
     page_size: int = 0  # 0: the default page
     page_token: str = ""
+    # Items whose text contains this (compared in canonical form: case, diacritics
+    # and letter variants do not matter), or whose id is exactly this.
+    text: str = ""
 
 
 @dataclass(frozen=True)

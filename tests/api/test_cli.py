@@ -261,6 +261,11 @@ def test_report(fake: FakeCli, word: str, verdict: FeedbackVerdict) -> None:
     assert convert.feedback_from_pb(request, reporter="x").verdict is verdict
 
 
+def test_list_by_text(fake: FakeCli) -> None:
+    _, request = fake.request("list", "--text", "پرانے بازار")
+    assert request == convert.reference_query_to_pb(ReferenceQuery(text="پرانے بازار"))
+
+
 def test_queue(fake: FakeCli) -> None:
     rpc, request = fake.request("queue", "--bank", "gifct", "--verdict", "translation", "--include-reviewed", "--page-size", "20")
     assert rpc == "ListMatchLog"

@@ -279,7 +279,7 @@ PAIRS: dict[str, Pair] = {
     ),
     "Reference": Pair(reference_item(), convert.reference_to_pb, convert.reference_from_pb, {"vid": 0, "canonical": ""}),
     "ListReferencesRequest": Pair(
-        ReferenceQuery(bank="b", state=ReferenceState.QUARANTINED, label="org:x", page_size=5, page_token="17"),
+        ReferenceQuery(bank="b", state=ReferenceState.QUARANTINED, label="org:x", page_size=5, page_token="17", text="پل"),
         convert.reference_query_to_pb,
         convert.reference_query_from_pb,
     ),

@@ -725,6 +725,16 @@ class StoreContract:
         assert counters(store) == before
         assert store.feedback.summary("nope").reviewed == 0
 
+    def test_page_by_contained_canonical_form_or_exact_id(self, store: ReferenceStore) -> None:
+        add(store, row("a", "the old bridge at dawn"), row("b", "a 50% share", seed=1), row("c", "bridge_work", seed=2))
+        canonical = {i.id: i.canonical for i in store.references.page(ReferenceFilter(), limit=EVERYTHING)}
+        assert page_ids(store, canonical=canonical["a"][4:12]) == ["a"]
+        # LIKE's wildcards are literal characters: "%" alone is not "everything", "_" not "any one character".
+        assert page_ids(store, canonical="%") == ["b"]
+        assert page_ids(store, canonical="e_w") == ["c"] and page_ids(store, canonical="e_") == ["c"]
+        assert page_ids(store, id="c") == ["c"]
+        assert page_ids(store, canonical="no such words", id="b") == ["b"]
+
     def test_feedback_sums_per_bank_and_per_day(self, store: ReferenceStore) -> None:
         add(store, row("a", bank=DEFAULT_BANK), row("b", seed=1, bank=DEFAULT_BANK))
         store.feedback.add(feedback("a", FeedbackVerdict.TRUE_POSITIVE, post="p1"))

@@ -195,7 +195,11 @@ class References:
         """One page of items, and the token of the next page ("" after the last)."""
         size = page_size(query.page_size)
         items = self._store.references.page(
-            ReferenceFilter(bank=query.bank, state=query.state, label=query.label), after_vid=parse_page_token(query.page_token), limit=size
+            ReferenceFilter(
+                bank=query.bank, state=query.state, label=query.label, canonical=prepare_text(query.text).canonical if query.text else "",
+                id=query.text.strip(),
+            ),
+            after_vid=parse_page_token(query.page_token), limit=size,
         )
         return items, (make_page_token(items[-1].vid) if len(items) == size else "")
 

@@ -64,6 +64,9 @@ class ReferenceFilter:
     bank: str = ""
     state: ReferenceState | None = None  # the state at the time of the call (domain.state_at)
     label: str = ""
+    # Items whose canonical form contains ``canonical``, or whose id is ``id``; both empty: no filter.
+    canonical: str = ""
+    id: str = ""
 
 
 class ReferenceRows(ABC):

@@ -418,3 +418,19 @@ def test_disabled_item_can_be_removed(opened: Opened, refs: References) -> None:
     refs.disable(["a"], until=None, actor=ACTOR)
     assert refs.remove(["a"], actor=ACTOR) == (["a"], [])
     assert refs.get("a").state is ReferenceState.REMOVED
+
+
+def test_list_by_text_ignores_case_diacritics_and_letter_variants_and_finds_ids(opened: Opened, refs: References) -> None:
+    urdu = "ہمارے بھائی جمعہ کی رات شمالی دروازے کی چوکی پر حملہ کریں گے۔"
+    add(opened.curation, ref("a"), ref("ref-b2", 1), ref("ur", text=urdu), ref("50%_off", 2))
+
+    def found(text: str) -> list[str]:
+        return [i.id for i in refs.list(ReferenceQuery(text=text))[0]]
+
+    assert found("THE OLD BRIDGE") == ["a"]
+    # Arabic yeh and kaf for the Urdu ones, and a stray diacritic: the canonical forms still contain each other.
+    assert found("شمالي دروازے كی") == ["ur"]
+    assert found("ref-b2") == ["ref-b2"]  # an exact id, though no text contains it
+    assert found("50%_off") == ["50%_off"]  # LIKE's wildcards are literal
+    assert found("%") == []
+    assert found("nothing like this anywhere") == []

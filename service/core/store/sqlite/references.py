@@ -154,6 +154,10 @@ class SqliteReferences(ReferenceRows):
         if where.label:
             clauses.append("EXISTS (SELECT 1 FROM json_each(refs.labels) WHERE json_each.value = ?)")
             args.append(where.label)
+        if where.canonical or where.id:
+            contained = where.canonical.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            clauses.append("((? != '' AND canonical LIKE '%' || ? || '%' ESCAPE '\\') OR id = ?)")
+            args += [where.canonical, contained, where.id]
         rows = self._db.rows(f"SELECT {REF_COLUMNS} FROM refs WHERE {' AND '.join(clauses)} ORDER BY vid LIMIT ?", [*args, limit])
         return [row_to_item(r, now) for r in rows]
 

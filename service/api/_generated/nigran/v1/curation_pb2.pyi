@@ -322,18 +322,20 @@ class StateChangeResponse(_message.Message):
     def __init__(self, changed: _Optional[_Iterable[str]] = ..., not_found: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class ListReferencesRequest(_message.Message):
-    __slots__ = ("bank", "state", "label", "page_size", "page_token")
+    __slots__ = ("bank", "state", "label", "page_size", "page_token", "text")
     BANK_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     LABEL_FIELD_NUMBER: _ClassVar[int]
     PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
     PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
     bank: str
     state: ReferenceState
     label: str
     page_size: int
     page_token: str
-    def __init__(self, bank: _Optional[str] = ..., state: _Optional[_Union[ReferenceState, str]] = ..., label: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+    text: str
+    def __init__(self, bank: _Optional[str] = ..., state: _Optional[_Union[ReferenceState, str]] = ..., label: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ..., text: _Optional[str] = ...) -> None: ...
 
 class ListReferencesResponse(_message.Message):
     __slots__ = ("references", "next_page_token")
