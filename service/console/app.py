@@ -366,10 +366,11 @@ def _role_of(stubs: _Stubs, token: str, timeout: float) -> str | None:
         if err.code() is not grpc.StatusCode.PERMISSION_DENIED:
             raise
     try:
-        stubs.matcher.Compare(matcher_pb2.CompareRequest(text_a="token check", text_b="token check"), metadata=metadata, timeout=timeout)
-        return "matcher"
-    except grpc.RpcError:
-        return None
+        # An empty Match: refused as INVALID_ARGUMENT once the token may match, before any model work.
+        stubs.matcher.Match(matcher_pb2.MatchRequest(), metadata=metadata, timeout=timeout)
+    except grpc.RpcError as err:
+        return "matcher" if err.code() is grpc.StatusCode.INVALID_ARGUMENT else None
+    return "matcher"
 
 
 async def _reference_text(session: Session, call: Any, stubs: _Stubs, ref_id: str) -> str:

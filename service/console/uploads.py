@@ -26,6 +26,8 @@ from service.core import NewReference, NigranError, new_reference_from_record
 
 MAX_UPLOAD_BYTES = 64 * 1024 * 1024
 BATCH = 200
+# Finished jobs kept for their pages; the oldest go first.
+MAX_JOBS = 100
 _POSITION = re.compile(r"^references\[(\d+)\]\.?(.*)$")
 
 
@@ -87,6 +89,9 @@ class Uploads:
     def start(self, items: list[tuple[int, NewReference]], rejects: list[Reject], add: Callable[[object], object]) -> Job:
         job = Job(id=secrets.token_urlsafe(12), total=len(items) + len(rejects), done=len(rejects), rejects=list(rejects))
         with self._lock:
+            finished = [k for k, j in self._jobs.items() if j.finished]
+            for old in finished[: max(0, len(self._jobs) + 1 - MAX_JOBS)]:
+                del self._jobs[old]  # dicts keep insertion order: these are the oldest
             self._jobs[job.id] = job
         threading.Thread(target=self._run, args=(job, items, add), daemon=True, name=f"upload-{job.id}").start()
         return job

@@ -307,6 +307,8 @@ def test_bank_stats_and_listings_carry_the_banks_precision(api: Api) -> None:
     assert today.feedback == stats.feedback and today.day.seconds % 86_400 == 0
     [listed] = api.call("ListBanks", curation_pb2.ListBanksRequest()).banks
     assert listed.feedback == stats.feedback
+    # What UpdateBank answers is the bank as listings show it.
+    assert api.call("UpdateBank", curation_pb2.UpdateBankRequest(name=DEFAULT_BANK, description="d")).feedback == stats.feedback
     assert isinstance(api.refused("GetBankStats", curation_pb2.GetBankStatsRequest(name="nope")), NotFound)
     assert api.invalid("GetBankStats", curation_pb2.GetBankStatsRequest(name=DEFAULT_BANK, days=400)) == "days"
 

@@ -134,7 +134,8 @@ class Banks:
         )
         created = self._store.banks.create(checked, actor=actor)
         self.catalog.reload()
-        return created
+        # A bank re-created under an old name finds the reviews of its tombstones.
+        return self._with_reviews(created)
 
     def ensure(self, names: Iterable[str], *, actor: str, why: str) -> list[str]:
         """Create the banks among ``names`` that do not exist yet; returns their names."""
@@ -145,11 +146,15 @@ class Banks:
 
     def all(self) -> list[Bank]:
         reviewed = self._store.feedback.by_bank()
-        return [dataclasses.replace(b, feedback=reviewed.get(b.name, FeedbackSummary())) for b in self._store.banks.all()]
+        return [self._with_reviews(b, reviewed) for b in self._store.banks.all()]
 
     def get(self, name: str) -> Bank:
-        bank = self._store.banks.get(name)
-        return dataclasses.replace(bank, feedback=self._store.feedback.by_bank().get(name, FeedbackSummary()))
+        return self._with_reviews(self._store.banks.get(name))
+
+    def _with_reviews(self, bank: Bank, reviewed: dict[str, FeedbackSummary] | None = None) -> Bank:
+        """The bank as listings show it: with the reviews of its items (the store's rows do not carry them)."""
+        summary = (reviewed if reviewed is not None else self._store.feedback.by_bank()).get(bank.name, FeedbackSummary())
+        return dataclasses.replace(bank, feedback=summary)
 
     def stats(self, name: str, *, days: int = 0) -> BankStats:
         """The bank's precision from every review of its items, and day by day over the last ``days`` (default 30)."""
@@ -175,7 +180,7 @@ class Banks:
             actor=actor,
         )
         self.catalog.reload()
-        return updated
+        return self._with_reviews(updated)
 
     def delete(self, name: str, *, actor: str) -> None:
         """Delete an empty bank (``Curation.delete_bank`` removes its items first when forced)."""

@@ -57,7 +57,7 @@ class Curation:
         Returns how many items were tombstoned. Tombstones keep the bank's name,
         so exports still tell consumers to delete them.
         """
-        self.banks.get(name)
+        self._store.banks.get(name)  # NotFound before anything is removed
         removed = 0
         if force and name != DEFAULT_BANK:
             ids = self._store.references.live_ids_in_bank(name)

@@ -120,10 +120,9 @@ def _judge(post: PostFeatures, candidate: Candidate, thresholds: Thresholds) -> 
     inline and only when a rule reaches it.
     """
     item = candidate.item
-    if candidate.exact or (post.fingerprint and post.fingerprint == item.fingerprint):
+    if _is_copy(post, candidate):
         return _match(candidate, Verdict.REUPLOAD, Signal.EXACT, 1.0), Measure.FINGERPRINT
-    # _lexical, inlined: this line runs for every candidate.
-    lexical = lexical_similarity(shingles(post.canonical), shingles(item.canonical)).score
+    lexical = _lexical(post, candidate)
     if lexical >= thresholds.near_duplicate_lexical:
         return _match(candidate, Verdict.NEAR_DUPLICATE, Signal.LEXICAL, lexical), Measure.LEXICAL
     if candidate.cosine < thresholds.translation_cosine:
@@ -140,6 +139,10 @@ def _judge(post: PostFeatures, candidate: Candidate, thresholds: Thresholds) -> 
         return (_match(candidate, semantic, Signal.SEMANTIC, score) if passed else None), Measure.TRANSLATION_SCORE
     passed = candidate.margin >= thresholds.translation_margin_for(post.lang, item.lang, short=short)
     return (_match(candidate, semantic, Signal.SEMANTIC, candidate.margin) if passed else None), Measure.MARGIN
+
+
+def _is_copy(post: PostFeatures, candidate: Candidate) -> bool:
+    return candidate.exact or bool(post.fingerprint and post.fingerprint == candidate.item.fingerprint)
 
 
 def _lexical(post: PostFeatures, candidate: Candidate) -> float:
@@ -160,7 +163,7 @@ class _Pair:
     def __init__(self, post: PostFeatures, candidate: Candidate, thresholds: Thresholds) -> None:
         self.post, self.candidate, self.thresholds = post, candidate, thresholds
         item = candidate.item
-        self.exact = candidate.exact or bool(post.fingerprint and post.fingerprint == item.fingerprint)
+        self.exact = _is_copy(post, candidate)
         self.lexical = _lexical(post, candidate)
         self.words = _words(post, candidate)
         self.short = _short(post, thresholds)
