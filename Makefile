@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 DATA   ?= var
 STAMP  := $(VENV)/.installed
 
-.PHONY: install model run console browser test test-fast typecheck proto eval calibrate clean
+.PHONY: install model run console browser services test test-fast typecheck proto eval calibrate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,10 +38,19 @@ browser:
 	  $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q --no-install-recommends chromium chromium-driver fonts-noto-core fontconfig; \
 	fi
 
-test: model browser
+# Debian's Postgres server (the tests start throw-away clusters from its binaries)
+# and nginx (the gRPC balancer in front of two replicas in the tests and deploy/).
+services:
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && command -v nginx >/dev/null; then \
+	  echo "postgresql and nginx: installed"; \
+	else \
+	  $(SUDO) apt-get update -q && $(SUDO) apt-get install -y -q --no-install-recommends postgresql nginx; \
+	fi
+
+test: model browser services
 	$(BIN)/python -m pytest
 
-test-fast: install
+test-fast: install services
 	$(BIN)/python -m pytest -m "not slow"
 
 typecheck: install

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -18,6 +19,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", type=Path, help="the service's TOML config (model, thresholds, limits)")
     p.add_argument("--data-dir", type=Path, help="the service's data dir: store, index, model cache (default ./var)")
     p.add_argument("--model-cache", type=Path, help="where the bundled model is built (default: the data dir)")
+    p.add_argument(
+        "--store-url", help="postgresql://... : the store replicas share (or NIGRAN_STORE_URL); Ray workers then need no shared data dir"
+    )
     p.add_argument("--format", choices=FORMATS, help="input format (default: from the file name)")
     for col in ("id", "text", "bank", "labels", "lang"):
         p.add_argument(f"--{col}-column", default=col, help=f"input column holding the {col} (default {col!r})")
@@ -65,7 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        config = with_threads(NigranConfig.load(args.config, data_dir=args.data_dir, model_cache=args.model_cache), args.threads)
+        loaded = NigranConfig.load(args.config, data_dir=args.data_dir, model_cache=args.model_cache)
+        config = with_threads(loaded.with_store_url(args.store_url, os.environ), args.threads)
         columns = Columns(args.id_column, args.text_column, args.bank_column, args.labels_column, args.lang_column)
         if args.command == "build":
             summary = build(

@@ -5,8 +5,11 @@ machine) and hands each pending batch to ``map_batches`` as one row; a pool
 of actors, each holding one Engine (model, store and index loaded once),
 runs :func:`screen_batch` on it and returns the part the single-machine
 engine would have written. The driver writes parts as they come back, so an
-interrupted Ray run resumes like a local one. On a cluster, every node must
-see the data directory (and artifact) at the same path.
+interrupted Ray run resumes like a local one. On a cluster, with the SQLite
+store every node must see the data directory (and artifact) at the same path;
+with a Postgres store (``--store-url``) the actors read the shared store and
+the shared snapshot directory (``store.shared_index_dir``), and each node's
+data directory holds only its own model cache.
 """
 
 from __future__ import annotations

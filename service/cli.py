@@ -10,7 +10,7 @@ Examples::
     nigran add --fingerprint 3f2a…           # a hash-only item: matches exact copies of the text only
     nigran get REFERENCE_ID
     nigran remove REFERENCE_ID
-    nigran health
+    nigran health                         # ready? (--service liveness: up?)
     nigran bank create allow --kind suppression --description "known false positives"
     nigran disable REFERENCE_ID --until 2025-01-31T00:00:00Z
     nigran export --after 0 > refs.jsonl     # the next cursor is printed on stderr
@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         if args.command == "health":
             from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(), metadata=md, timeout=args.timeout)
+            reply = health_pb2_grpc.HealthStub(channel).Check(health_pb2.HealthCheckRequest(service=args.service), metadata=md, timeout=args.timeout)
             _print(reply)
             # A container health check reads the exit code: loading is not yet healthy.
             return 0 if reply.status == health_pb2.HealthCheckResponse.SERVING else 1
@@ -167,7 +167,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--cert", type=Path, help="mTLS: this client's certificate (with --key)")
     parser.add_argument("--key", type=Path, help="mTLS: this client's private key")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("health", help="standard gRPC health check (exit 0 only when SERVING)")
+    health = sub.add_parser("health", help="standard gRPC health check (exit 0 only when SERVING)")
+    health.add_argument(
+        "--service", default="", help='"" (default): ready to serve (loaded, caught up with the store); "liveness": the process is up'
+    )
     add = sub.add_parser("add", help="add reference items")
     add.add_argument("text", nargs="*", help="texts to add")
     add.add_argument("--file", type=Path, help="JSONL file: text (or fingerprint), and optionally id, lang, bank, labels, metadata")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import pytest
 
@@ -12,6 +12,9 @@ pytest.register_assert_rewrite("tests.support")
 
 from service.core import Embedder  # noqa: E402 - after the rewrite hook
 from tests.support.factories import MODEL_CACHE  # noqa: E402
+
+if TYPE_CHECKING:
+    from tests.support.postgres import Cluster
 
 
 @pytest.fixture(scope="session")
@@ -25,3 +28,23 @@ def real_embedder() -> Embedder:
 @pytest.fixture
 def data_dir(tmp_path: Path) -> Iterator[Path]:
     yield tmp_path / "var"
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator["Cluster"]:
+    """A real Postgres server for the session (tests/support/postgres.py)."""
+    from tests.support.postgres import Cluster
+
+    cluster = Cluster()
+    yield cluster
+    cluster.destroy()
+
+
+@pytest.fixture
+def postgres_url(postgres_cluster: "Cluster") -> Iterator[str]:
+    """A fresh, empty database on the session's Postgres server, dropped afterwards."""
+    if not postgres_cluster.running():  # a fault test stopped it and failed before starting it again
+        postgres_cluster.start()
+    url = postgres_cluster.new_database()
+    yield url
+    postgres_cluster.drop_database(url)

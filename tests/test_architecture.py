@@ -37,12 +37,13 @@ EXPORTED_FOR_USERS = {
     # The documented error hierarchy (service/core/errors.py): callers catch these.
     "ConfigError": "error hierarchy", "IndexCorrupt": "error hierarchy", "LimitExceeded": "error hierarchy",
     "ModelError": "error hierarchy", "ModelMismatch": "error hierarchy", "ModelProvisionError": "error hierarchy",
+    "StoreUnavailable": "error hierarchy",
     # What public calls return or take, so callers can annotate their code.
     "AddOutcome": "References.add returns it", "Rejected": "AddOutcome.rejected holds them",
     "ExportPage": "Exchange.export returns it", "PostCandidates": "Engine.candidates returns them",
     "Neighbourhoods": "Candidate.neighbourhoods", "PreparedText": "prepare_text returns it",
     "CompactionConfig": "a NigranConfig section", "ServerConfig": "a NigranConfig section",
-    "BankPolicy": "a NigranConfig section", "BankOperatingPoints": "Engine.operating_points returns it",
+    "BankPolicy": "a NigranConfig section", "StoreConfig": "a NigranConfig section", "BankOperatingPoints": "Engine.operating_points returns it",
     "BUNDLED_MODEL": "the default ModelConfig.name",
     # The torch backend by name, for code that wants it whatever the config says (tests, bench/).
     "SentenceTransformerEmbedder": "the torch encoder backend",
@@ -62,7 +63,8 @@ PUBLIC_SURFACE = sorted(
     Calibration Candidate Cascade Comparison CompactionConfig ConfigError Curation CurationStats Embedder Engine ExactRerank
     ExportPage FaissIndex FailedPrecondition Feedback FeedbackSummary FeedbackVerdict ImportSummary IndexCorrupt DailyFeedback
     IndexSpec IndexType InvalidInput LimitExceeded Limits LoadedIndex LoggedMatch Manifest Match MatchLogQuery MatchOptions MatchRate Measure ModelConfig ModelError
-    ModelMismatch ModelProvisionError Neighbourhoods NewReference NigranConfig NigranError NotFound NotReady
+    ModelMismatch ModelProvisionError Neighbourhoods NewReference NigranConfig NigranError NotFound NotReady StoreUnavailable Conflict
+    StoreConfig
     Observer OfflineCuration OnDuplicate OnExistingId OnInvalid OnMissingBank Post PostCandidates PostFeatures PostResult
     PreparedText QuarantineConfig ReferenceItem ReferenceQuery ReferenceState ReferenceStats Rejected
     SentenceTransformerEmbedder ServerConfig Signal SignalScore StateChange StopCheck Thresholds VectorIndex VectorLookup Verdict

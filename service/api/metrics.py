@@ -49,6 +49,9 @@ class Metrics:
         )
         self.index_size = Gauge("nigran_index_size", "Vectors in the live index", registry=r)
         self.snapshot_age = Gauge("nigran_snapshot_age_seconds", "Seconds since this process last wrote an index snapshot", registry=r)
+        self.change_lag = Gauge(
+            "nigran_change_lag_seconds", "Seconds since this replica was last caught up with the shared store's change log", registry=r
+        )
 
     def watch_index(self, size: Callable[[], int], last_snapshot_at: Callable[[], float | None]) -> None:
         """Read the index's size and snapshot time whenever Prometheus scrapes."""
@@ -59,6 +62,9 @@ class Metrics:
             return float("nan") if at is None else time.time() - at
 
         self.snapshot_age.set_function(age)
+
+    def watch_lag(self, lag: Callable[[], float]) -> None:
+        self.change_lag.set_function(lag)
 
 
 class MetricsObserver(Observer):

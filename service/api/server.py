@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import ipaddress
 import logging
+import os
 import signal
 import time
 from concurrent import futures
@@ -42,6 +43,10 @@ SERVICE_NAMES = (
     curation_pb2.DESCRIPTOR.services_by_name["Curation"].full_name,
     admin_pb2.DESCRIPTOR.services_by_name["Admin"].full_name,
 )
+#: The health service name that is SERVING for as long as the process listens, loading or not:
+#: what a liveness probe asks, so a replica still loading is not restarted. "" and the
+#: Nigran service names are readiness: model and index loaded, caught up with the store.
+LIVENESS = "liveness"
 # How often the main thread looks at the stop flag the signal handler sets.
 _SIGNAL_POLL_SECONDS = 0.2
 
@@ -60,6 +65,7 @@ class NigranServer:
     trimmer: HeapTrimmer | None = None
     _metrics_http: Any = None
     _engine: Engine | None = None
+    _stopping: bool = False
 
     @property
     def observer(self) -> MetricsObserver:
@@ -72,11 +78,21 @@ class NigranServer:
         return self._engine
 
     def set_engine(self, engine: Engine) -> None:
-        """Make the service ready: health turns SERVING for every service."""
+        """Make the service ready: health turns SERVING for every service (while caught up, with a shared store)."""
         self._engine = engine
         self.metrics.watch_index(lambda: len(engine.index), lambda: engine.index.last_snapshot_at)
+        if engine.follower is not None:
+            self.metrics.watch_lag(engine.follower.lag_seconds)
+            engine.follower.add_listener(self._set_ready)
+        else:
+            self._set_ready(True)
+
+    def _set_ready(self, ready: bool) -> None:
+        if self._stopping:
+            return
+        status = health_pb2.HealthCheckResponse.SERVING if ready else health_pb2.HealthCheckResponse.NOT_SERVING
         for name in ("", *SERVICE_NAMES):
-            self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+            self.health.set(name, status)
 
     def start(self) -> "NigranServer":
         self.server.start()
@@ -85,7 +101,8 @@ class NigranServer:
 
     def stop(self, grace: float | None = None) -> None:
         """Stop taking calls, let those in flight finish for ``grace`` seconds, then close the engine (snapshot)."""
-        for name in ("", *SERVICE_NAMES):
+        self._stopping = True
+        for name in ("", LIVENESS, *SERVICE_NAMES):
             self.health.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
         # grpc's event is set when the calls past the grace period are cancelled;
         # their handlers stop at the engine's next batch boundary, and the engine
@@ -160,6 +177,7 @@ def create_server(config: NigranConfig, *, engine: Engine | None = None) -> Nigr
     health_servicer = HealthServicer()
     for name in ("", *SERVICE_NAMES):
         health_servicer.set(name, health_pb2.HealthCheckResponse.NOT_SERVING)
+    health_servicer.set(LIVENESS, health_pb2.HealthCheckResponse.SERVING)
     address = f"{config.server.host}:{config.server.port}"
     if config.server.tls.enabled:
         port = server.add_secure_port(address, _credentials(config.server))
@@ -227,6 +245,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", help="bind address (default 127.0.0.1)")
     parser.add_argument("--port", type=int, help="port (default 50051; 0 picks a free one)")
     parser.add_argument("--model", help="bundled:multilingual-e5-small (default), a local path, or a hub name")
+    parser.add_argument("--store-url", help="postgresql://... : a Postgres store shared by replicas (default: SQLite in the data dir)")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -237,7 +256,7 @@ def main(argv: list[str] | None = None) -> None:
             config = dataclasses.replace(config, server=dataclasses.replace(config.server, **server_overrides))
         if args.model:
             config = dataclasses.replace(config, model=dataclasses.replace(config.model, name=args.model))
-        serve(config)
+        serve(config.with_store_url(args.store_url, os.environ))
     except NigranError as exc:
         # A refusal to start (bad config, exposure without auth) is a sentence, not a traceback.
         raise SystemExit(f"nigran-server: {exc}") from exc

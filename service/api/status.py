@@ -11,7 +11,7 @@ from typing import Any
 
 import grpc
 
-from service.core import AlreadyExists, Cancelled, FailedPrecondition, IndexCorrupt, InvalidInput, NigranError, NotFound, NotReady
+from service.core import AlreadyExists, Cancelled, Conflict, FailedPrecondition, IndexCorrupt, InvalidInput, NigranError, NotFound, NotReady
 
 _CODES: list[tuple[type[NigranError], grpc.StatusCode]] = [
     (InvalidInput, grpc.StatusCode.INVALID_ARGUMENT),
@@ -20,6 +20,7 @@ _CODES: list[tuple[type[NigranError], grpc.StatusCode]] = [
     (FailedPrecondition, grpc.StatusCode.FAILED_PRECONDITION),
     (NotReady, grpc.StatusCode.UNAVAILABLE),
     (Cancelled, grpc.StatusCode.DEADLINE_EXCEEDED),
+    (Conflict, grpc.StatusCode.ABORTED),
     # An artifact or background file that cannot be read is the caller's or the operator's to fix.
     (IndexCorrupt, grpc.StatusCode.FAILED_PRECONDITION),
 ]

@@ -10,7 +10,7 @@ else in the package is an implementation detail that may change.
 from service.core.cancellation import StopCheck, within_budget
 from service.core.config import (
     BACKENDS, BUNDLED_MODEL, DEFAULT_CALIBRATION_DIR, AuthConfig, CompactionConfig, Limits, ModelConfig, NigranConfig,
-    QuarantineConfig, ServerConfig
+    QuarantineConfig, ServerConfig, StoreConfig
 )
 from service.core.curation.service import Curation
 from service.core.domain import (
@@ -24,7 +24,7 @@ from service.core.embedding.embedder import Embedder, SentenceTransformerEmbedde
 from service.core.engine import Engine
 from service.core.errors import (
     AlreadyExists, Cancelled, ConfigError, FailedPrecondition, IndexCorrupt, InvalidInput, LimitExceeded, ModelError,
-    ModelMismatch, ModelProvisionError, NigranError, NotFound, NotReady
+    ModelMismatch, ModelProvisionError, NigranError, NotFound, NotReady, StoreUnavailable, Conflict
 )
 from service.core.index.artifact import Manifest, new_version, write_artifact
 from service.core.index.base import NO_ID, VectorIndex
@@ -116,6 +116,8 @@ __all__ = [
     "NigranError",
     "NotFound",
     "NotReady",
+    "StoreUnavailable",
+    "Conflict",
     "Observer",
     "OfflineCuration",
     "OnDuplicate",
@@ -137,6 +139,7 @@ __all__ = [
     "Rejected",
     "SentenceTransformerEmbedder",
     "ServerConfig",
+    "StoreConfig",
     "Signal",
     "SignalScore",
     "StateChange",

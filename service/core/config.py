@@ -148,6 +148,49 @@ class MatchLogConfig:
             raise ConfigError(f"match_log.retention_days must be positive, got {self.retention_days}")
 
 
+#: The environment variable that overrides ``store.url`` (NigranConfig.with_store_url).
+STORE_URL_ENV = "NIGRAN_STORE_URL"
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    """Where the reference store lives, and how a replica follows what other replicas write."""
+
+    # Empty: SQLite in data_dir, for one process. "postgresql://user@host:5432/db":
+    # a Postgres store that many replicas share. NIGRAN_STORE_URL overrides it, and
+    # PGPASSWORD or ~/.pgpass can hold the password, so no secret need sit here.
+    url: str = ""
+    # Connections per replica (matching reads, curation writes, the change follower).
+    pool_size: int = 8
+    # A store that does not answer within this long is UNAVAILABLE, not a hang.
+    connect_timeout_seconds: float = 5.0
+    # Replicas read the change log at least this often; a notification
+    # (LISTEN/NOTIFY) wakes them at once, so this only bounds a lost one.
+    poll_seconds: float = 1.0
+    # A replica not caught up with the change log for this long reports NOT_SERVING.
+    max_lag_seconds: float = 5.0
+    # A directory all replicas share (a volume): one at a time publishes index
+    # snapshots there, and a new replica starts from the newest plus the store's
+    # delta instead of rebuilding. None: data_dir/index, this process's own.
+    shared_index_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        if self.url and not self.url.startswith(("postgresql://", "postgres://")):
+            raise ConfigError(f"store.url must be empty (SQLite in data_dir) or a postgresql:// URL, got {self.url.split(':', 1)[0]!r}")
+        if not isinstance(self.pool_size, int) or isinstance(self.pool_size, bool) or self.pool_size < 2:
+            raise ConfigError(f"store.pool_size must be a whole number >= 2, got {self.pool_size!r}")
+        for name in ("connect_timeout_seconds", "poll_seconds", "max_lag_seconds"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+                raise ConfigError(f"store.{name} must be a number of seconds > 0, got {value!r}")
+        if self.max_lag_seconds <= self.poll_seconds:
+            raise ConfigError("store.max_lag_seconds must be longer than store.poll_seconds, or a quiet replica would flap")
+
+    @property
+    def shared(self) -> bool:
+        return bool(self.url)
+
+
 @dataclass(frozen=True)
 class CompactionConfig:
     """When the vector index is rebuilt from the store in the background."""
@@ -280,6 +323,7 @@ class NigranConfig:
     match_log: MatchLogConfig = field(default_factory=MatchLogConfig)
     # How the semantic operating points follow the bank's size (matching/bank_size.py).
     bank_size: BankPolicy = field(default_factory=BankPolicy)
+    store: StoreConfig = field(default_factory=StoreConfig)
 
     @property
     def store_path(self) -> Path:
@@ -287,7 +331,7 @@ class NigranConfig:
 
     @property
     def index_dir(self) -> Path:
-        return self.data_dir / "index"
+        return self.store.shared_index_dir if self.store.shared_index_dir is not None else self.data_dir / "index"
 
     @property
     def artifacts_dir(self) -> Path:
@@ -317,6 +361,14 @@ class NigranConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "thresholds", check_config_overrides(self.thresholds))
+
+    def with_store_url(self, flag: str | None, environ: Mapping[str, str]) -> "NigranConfig":
+        """This config with ``store.url`` from a command-line flag, else ``NIGRAN_STORE_URL``, else as it is.
+
+        The environment beats the file so that a password can come from a secret.
+        """
+        url = flag or environ.get(STORE_URL_ENV, "")
+        return self if not url else dataclasses.replace(self, store=dataclasses.replace(self.store, url=url))
 
 
 _T = TypeVar("_T")

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from service.core.cancellation import StopCheck, never, stop_if_asked
+from service.core.change_feed import ChangeFollower
 from service.core.config import NigranConfig
 from service.core.curation.service import Curation
 from service.core.domain import (
@@ -61,6 +62,8 @@ class Engine:
     def close(self, *, snapshot: bool = True) -> None:
         """Finish background work and close the store; ``snapshot=False`` for read-only use."""
         parts = self._parts
+        if parts.follower is not None:
+            parts.follower.stop()
         parts.curation.holdouts.close()
         if snapshot:
             parts.index.close()
@@ -90,6 +93,11 @@ class Engine:
     def operating_points(self) -> BankOperatingPoints:
         """The service-wide operating points with the bank size they were picked for and their expected FP per post."""
         return self._parts.sizer.current
+
+    @property
+    def follower(self) -> ChangeFollower | None:
+        """What follows other replicas' writes (a shared store), or None (this process is the only writer)."""
+        return self._parts.follower
 
     @property
     def index(self) -> LiveIndex:

@@ -12,7 +12,9 @@ says what went wrong and the status follows from it::
     ├── FailedPrecondition    state forbids the call                    FAILED_PRECONDITION
     │   └── ModelMismatch     artifact/index made with another model
     ├── NotReady              model or index still loading              UNAVAILABLE
+    │   └── StoreUnavailable  the shared store cannot be reached
     ├── Cancelled             the caller gave up (deadline, cancel)     DEADLINE_EXCEEDED
+    ├── Conflict              another writer changed it first; retry    ABORTED
     ├── ModelError            the embedding model cannot be provided    INTERNAL
     │   └── ModelProvisionError
     ├── IndexCorrupt          a persisted index cannot be read          FAILED_PRECONDITION
@@ -75,8 +77,16 @@ class NotReady(NigranError):
     """The model or index is still loading."""
 
 
+class StoreUnavailable(NotReady):
+    """The store cannot be reached (a Postgres restart or failover): retry, as for any UNAVAILABLE."""
+
+
 class Cancelled(NigranError):
     """The caller stopped waiting (its deadline passed, or it cancelled): the work stopped at a batch boundary."""
+
+
+class Conflict(NigranError):
+    """Another writer (another replica) changed the item between this call's read and its write; the call can be retried."""
 
 
 class ModelError(NigranError):

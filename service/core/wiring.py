@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from service.core.change_feed import ChangeFollower
 from service.core.config import ModelConfig, NigranConfig
 from service.core.curation.banks import BankCatalog, Banks
 from service.core.curation.feedback import Reviews
@@ -35,7 +36,13 @@ log = logging.getLogger(__name__)
 
 
 def open_store(config: NigranConfig) -> ReferenceStore:
-    """The store the config names (SQLite at ``data_dir``, the embedded default)."""
+    """The store the config names: Postgres at ``store.url``, or SQLite at ``data_dir`` (the embedded default)."""
+    if config.store.url:
+        from service.core.store.postgres import PostgresStore
+
+        store = PostgresStore(config.store.url, pool_size=config.store.pool_size, connect_timeout=config.store.connect_timeout_seconds)
+        log.info("store: %r", store)
+        return store
     return SqliteStore(config.store_path)
 
 
@@ -74,6 +81,8 @@ class Parts:
     index: LiveIndex
     curation: Curation
     observer: Observer
+    # Set when other processes share the store: what keeps this one's views in step with their writes.
+    follower: ChangeFollower | None = None
 
 
 def build_parts(
@@ -88,6 +97,9 @@ def build_parts(
     embedder = embedder if embedder is not None else default_embedder(config, observer)
     calibration = calibration if calibration is not None else load_calibration(config, embedder.model_id)
     store = open_store(config)
+    # Read before the index and catalog load: a write made meanwhile through another
+    # replica is then applied by the follower (applying twice is harmless).
+    cursor, bank_version = store.references.last_change_seq(), store.banks.version()
     # The index is built from stored vectors, so stale ones are re-embedded first.
     refresh_vectors(store, embedder, progress)
     background = calibration.background
@@ -112,10 +124,18 @@ def build_parts(
         index_size=lambda: len(index), quarantine_enabled=config.quarantine.enabled, operating_points=lambda: sizer.current,
         match_log=MatchLog(store, config.match_log),
     )
+    follower = None
+    if store.shared:
+        follower = ChangeFollower(
+            store, index, model_id=embedder.model_id, catalog=catalog, sizer=sizer, config=config.store, cursor=cursor,
+            bank_version=bank_version,
+        )
+        follower.sync()
+        follower.start()
     return Parts(
         config=config, embedder=embedder, owns_embedder=owns_embedder, store=store, calibration=calibration,
         catalog=catalog, cascade=Cascade(calibration.thresholds, catalog.thresholds_for), sizer=sizer, index=index, curation=curation,
-        observer=observer,
+        observer=observer, follower=follower,
     )
 
 

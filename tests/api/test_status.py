@@ -21,7 +21,7 @@ from service.api.interceptors import ObservingInterceptor
 from service.api.metrics import Metrics
 from service.core import (
     AlreadyExists, Cancelled, ConfigError, FailedPrecondition, IndexCorrupt, InvalidInput, LimitExceeded, ModelError,
-    ModelMismatch, ModelProvisionError, NigranError, NotFound, NotReady
+    ModelMismatch, ModelProvisionError, NigranError, NotFound, NotReady, StoreUnavailable, Conflict
 )
 from tests.support.api_factories import FailedCall, failed_call
 
@@ -37,6 +37,8 @@ CASES: list[tuple[NigranError, grpc.StatusCode]] = [
     (FailedPrecondition("bank 'default' cannot be a suppression bank"), Code.FAILED_PRECONDITION),
     (ModelMismatch("model-a", "model-b", "index artifact"), Code.FAILED_PRECONDITION),
     (NotReady("index still loading"), Code.UNAVAILABLE),
+    (StoreUnavailable("the Postgres store is unreachable"), Code.UNAVAILABLE),
+    (Conflict("reference 'r1' changed while it was being updated"), Code.ABORTED),
     (ModelError("cannot load"), Code.INTERNAL),
     (ModelProvisionError("cannot build"), Code.INTERNAL),
     (IndexCorrupt("bad manifest"), Code.FAILED_PRECONDITION),

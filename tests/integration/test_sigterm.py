@@ -18,25 +18,20 @@ every handler has returned, including one cut off by the grace period mid-batch.
 from __future__ import annotations
 
 import logging
-import os
 import random
-import re
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 import grpc
 import pytest
-from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from service.api._generated.nigran.v1 import curation_pb2, curation_pb2_grpc, matcher_pb2, matcher_pb2_grpc
 from service.core.index.artifact import Manifest, latest, read_manifest
 from service.core.store.sqlite import SqliteStore
-from tests.support.factories import REPO
 from tests.support.grpc_harness import start
+from tests.support.server_process import CALL_TIMEOUT, ServerProcess
 from tests.support.slow_embedders import SlowEmbedder
 
 pytestmark = pytest.mark.slow
@@ -44,56 +39,7 @@ pytestmark = pytest.mark.slow
 RUNS = 30
 GRACE = 1.0
 EXIT_WITHIN = GRACE + 5.0
-START_TIMEOUT = 30.0
-CALL_TIMEOUT = 5.0
 LOAD_THREADS = 3
-
-
-class ServerProcess:
-    def __init__(self, data_dir: Path, log_path: Path) -> None:
-        self.log_path = log_path
-        self._log = log_path.open("wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.support.serve_double", "--data-dir", str(data_dir), "--port", "0", "--grace", str(GRACE)],
-            cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)}, stdout=self._log, stderr=subprocess.STDOUT,
-        )
-
-    def log_tail(self) -> str:
-        return self.log_path.read_text(errors="replace")[-3000:]
-
-    def wait_serving(self) -> int:
-        """The port, once health says SERVING."""
-        deadline = time.monotonic() + START_TIMEOUT
-        port = None
-        while port is None:
-            found = re.search(rb"listening on 127\.0\.0\.1:(\d+)", self.log_path.read_bytes())
-            port = int(found.group(1)) if found else None
-            assert self.proc.poll() is None, f"server exited while starting:\n{self.log_tail()}"
-            assert time.monotonic() < deadline, f"server did not start listening:\n{self.log_tail()}"
-            time.sleep(0.02)
-        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
-            health = health_pb2_grpc.HealthStub(channel)
-            while health.Check(health_pb2.HealthCheckRequest(), timeout=CALL_TIMEOUT).status != health_pb2.HealthCheckResponse.SERVING:
-                assert time.monotonic() < deadline, f"server never became SERVING:\n{self.log_tail()}"
-                time.sleep(0.02)
-        return port
-
-    def kill_if_running(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(30)
-        self._log.close()
-
-    def terminate_and_wait(self) -> tuple[int, float]:
-        """(exit code, seconds from SIGTERM to exit); killed, and the test failed, if it overruns."""
-        sent = time.monotonic()
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            code = self.proc.wait(EXIT_WITHIN)
-        except subprocess.TimeoutExpired:
-            self.kill_if_running()
-            pytest.fail(f"no exit within {EXIT_WITHIN:g} s of SIGTERM:\n{self.log_tail()}")
-        return code, time.monotonic() - sent
 
 
 class Load:
@@ -177,7 +123,7 @@ def test_sigterm_at_random_moments(tmp_path: Path) -> None:
     acked: list[str] = []
     for run, moment in enumerate(moments(rng)):
         where = f"run {run} ({moment}, seed {seed})"
-        server = ServerProcess(data_dir, tmp_path / f"server-{run}.log")
+        server = ServerProcess(data_dir, tmp_path / f"server-{run}.log", grace=GRACE)
         load = None
         try:
             if moment == "starting":
@@ -189,7 +135,7 @@ def test_sigterm_at_random_moments(tmp_path: Path) -> None:
                     assert load.first_ack.wait(CALL_TIMEOUT), where
                 time.sleep(rng.uniform(0.0, 0.5))
             signalled_at = time.time()
-            code, took = server.terminate_and_wait()
+            code, took = server.terminate_and_wait(EXIT_WITHIN)
         finally:
             server.kill_if_running()
             if load is not None:

@@ -142,3 +142,32 @@ def test_ray_engine_output_equals_single_machine(tmp_path: Path, loaded: tuple[N
         assert [m["reference_id"] for m in x["matches"]] == [m["reference_id"] for m in y["matches"]]
         assert [m["score"] for m in x["matches"]] == pytest.approx([m["score"] for m in y["matches"]], abs=1e-4)
     assert Path(local.rejects_file).read_text() == Path(distributed.rejects_file).read_text()
+
+
+def test_ray_on_a_postgres_store_needs_no_shared_data_dir(tmp_path: Path, postgres_url: str, real_embedder: Embedder) -> None:
+    """Build into Postgres from one data dir; Ray actors screen from another, empty one, and agree with a local run."""
+    import dataclasses
+
+    ray = pytest.importorskip("ray")
+    from service.core import StoreConfig
+
+    source = tmp_path / "refs.jsonl"
+    source.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in REFS), encoding="utf-8")
+    builder = make_config(tmp_path / "builder", model_cache=REPO / "var", store=StoreConfig(url=postgres_url))
+    build(builder, BuildOptions(input=source, artifacts_dir=tmp_path / "artifacts", progress=False), real_embedder)
+    posts = archive(tmp_path / "posts.jsonl")
+    local = screen(builder, ScreenOptions(input=posts, output=tmp_path / "local.jsonl", batch_size=4, progress=False), real_embedder)
+    elsewhere = dataclasses.replace(builder, data_dir=tmp_path / "worker-node")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": str(REPO)}})
+    try:
+        screen(elsewhere, ScreenOptions(input=posts, output=tmp_path / "ray.jsonl", batch_size=4, progress=False, engine="ray", workers=2))
+    finally:
+        ray.shutdown()
+    assert not (tmp_path / "worker-node" / "references.sqlite3").exists()
+    a = sorted(read_output(tmp_path / "local.jsonl"), key=lambda r: r["post_id"])
+    b = sorted(read_output(tmp_path / "ray.jsonl"), key=lambda r: r["post_id"])
+    assert len(a) == len(b) == 12 and local.rejects == 4
+    assert [(x["post_id"], x["verdict"], [m["reference_id"] for m in x["matches"]]) for x in a] == [
+        (y["post_id"], y["verdict"], [m["reference_id"] for m in y["matches"]]) for y in b
+    ]
+    assert any(x["matches"] for x in a)

@@ -1,4 +1,4 @@
-"""What the curation unit tests share: an engine over a real SQLite store, items, and a gate on store writes.
+"""What the curation unit tests share: an engine over a real store (SQLite, or Postgres), items, and a gate on store writes.
 
 Every engine here runs the ``HashingEmbedder`` test double and raw-cosine
 thresholds (no calibration to load), so opening one takes milliseconds and
@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterator
 
 from service.core import (
     AddOptions, AddOutcome, AuditEntry, AuditQuery, Calibration, Curation, Engine, NewReference, Post, PostResult,
-    QuarantineConfig, ReferenceState, Thresholds
+    NigranConfig, QuarantineConfig, ReferenceState, StoreConfig, Thresholds
 )
 from service.core.store.base import ReferenceStore, Transition
 from service.core.wiring import build_parts
@@ -65,9 +65,38 @@ class Opened:
         self.engine.close()
 
 
+# Set by on_postgres: the Postgres database that stands for a root (one per root, the same on every open).
+_postgres_for: Callable[[Path], str] | None = None
+
+
+@contextmanager
+def on_postgres(new_database: Callable[[], str]) -> Iterator[None]:
+    """Within the block, open_engine keeps each root's store in its own Postgres database instead of SQLite."""
+    global _postgres_for
+    urls: dict[Path, str] = {}
+
+    def url_for(root: Path) -> str:
+        if root not in urls:
+            urls[root] = new_database()
+        return urls[root]
+
+    _postgres_for = url_for
+    try:
+        yield
+    finally:
+        _postgres_for = None
+
+
+def config_at(root: Path, **overrides: Any) -> NigranConfig:
+    """The config of an engine with its data under ``root/var`` (its store on Postgres within on_postgres)."""
+    if _postgres_for is not None and "store" not in overrides:
+        overrides["store"] = StoreConfig(url=_postgres_for(root.resolve()))
+    return make_config(root / "var", **overrides)
+
+
 def open_engine(root: Path, **overrides: Any) -> Opened:
     """An engine with its data under ``root/var``; ``overrides`` are NigranConfig fields."""
-    parts = build_parts(make_config(root / "var", **overrides), embedder=HashingEmbedder(), calibration=RAW_COSINE)
+    parts = build_parts(config_at(root, **overrides), embedder=HashingEmbedder(), calibration=RAW_COSINE)
     return Opened(Engine(parts), parts.store)
 
 

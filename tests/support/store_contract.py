@@ -23,7 +23,7 @@ from service.core.domain import (
     DEFAULT_BANK, REVIEW_ORDER, AuditEntry, AuditQuery, Bank, BankChanges, BankKind, Feedback, FeedbackSummary, FeedbackVerdict, LoggedMatch,
     Match, MatchLogQuery, ReferenceItem, ReferenceState, Signal, Verdict
 )
-from service.core.errors import AlreadyExists, FailedPrecondition, NigranError, NotFound
+from service.core.errors import AlreadyExists, Conflict, FailedPrecondition, NigranError, NotFound
 from service.core.store.base import ReferenceFilter, ReferenceStore, StoredReference, Transition
 from tests.support.factories import stored
 
@@ -511,6 +511,27 @@ class StoreContract:
             {"labels": ["org:example"], "metadata": {"source": "test"}},
             {"labels": ["topic:x", "org:y"], "metadata": {"k": "v"}},
         )
+
+    def test_update_annotations_since_a_stale_change_is_a_conflict(self, store: ReferenceStore) -> None:
+        [item] = add(store, row("a"))
+        store.references.update_annotations("a", labels=["org:x"], metadata={}, actor=ACTOR, expected_change_seq=item.change_seq)
+        with pytest.raises(Conflict):
+            store.references.update_annotations("a", labels=["org:y"], metadata={}, actor=ACTOR, expected_change_seq=item.change_seq)
+        assert store.references.get("a").labels == ("org:x",)
+        assert [a for a, _ in actions(store, "a")].count("update") == 1
+
+    def test_bank_version_moves_on_every_bank_change_only(self, store: ReferenceStore) -> None:
+        versions = [store.banks.version()]
+        store.banks.create(Bank(name="b1"), actor=ACTOR)
+        versions.append(store.banks.version())
+        store.banks.update("b1", BankChanges(description="d"), actor=ACTOR)
+        versions.append(store.banks.version())
+        add(store, row("a", bank="b1"))
+        remove(store, "a")
+        versions.append(store.banks.version())
+        store.banks.delete("b1", actor=ACTOR)
+        versions.append(store.banks.version())
+        assert versions[1] > versions[0] and versions[2] > versions[1] and versions[3] == versions[2] and versions[4] > versions[3]
 
     def test_update_annotations_without_a_change_is_a_no_op(self, store: ReferenceStore) -> None:
         [a] = add(store, row("a"))

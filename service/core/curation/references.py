@@ -35,7 +35,7 @@ from service.core.domain import (
     ReferenceItem, ReferenceQuery, ReferenceState, Rejected, StateChange
 )
 from service.core.embedding.embedder import Embedder
-from service.core.errors import AlreadyExists, InvalidInput, NotFound
+from service.core.errors import AlreadyExists, Conflict, InvalidInput, NotFound
 from service.core.index.live import LiveIndex
 from service.core.matching.bank_size import BankSizer
 from service.core.store.base import ReferenceFilter, ReferenceStore, StoredReference, Transition
@@ -47,6 +47,10 @@ from service.core.validation import (
 )
 
 Progress = Callable[[int, int], None]
+
+# Reads and writes of one label change, tried again while other writers keep changing the item first.
+_UPDATE_ATTEMPTS = 20
+
 
 class References:
     def __init__(
@@ -219,15 +223,30 @@ class References:
         check_item_annotations("changes", [*add_labels, *remove_labels], set_metadata or {}, self._limits)
         add = check_labels(add_labels, "add_labels")
         drop = set(check_labels(remove_labels, "remove_labels"))
+        gone = set(remove_metadata)
+        # A change relative to what is stored: if another writer (another replica)
+        # changes the item between the read and the write, read it again.
+        for _ in range(_UPDATE_ATTEMPTS - 1):
+            try:
+                return self._update_once(ref_id, add, drop, set_metadata or {}, gone, actor)
+            except Conflict:
+                continue
+        return self._update_once(ref_id, add, drop, set_metadata or {}, gone, actor)
+
+    def _update_once(
+        self, ref_id: str, add: Sequence[str], drop: set[str], set_metadata: Mapping[str, str], gone: set[str], actor: str
+    ) -> ReferenceItem:
         item = self._store.references.get(ref_id)
         if item.state is ReferenceState.REMOVED:
             raise NotFound("reference", ref_id)
         kept = [label for label in item.labels if label not in drop]
         labels = list(dict.fromkeys([*kept, *add]))
-        gone = set(remove_metadata)
         metadata = {k: v for k, v in item.metadata.items() if k not in gone}
-        metadata.update(set_metadata or {})
-        return self.set_annotations(ref_id, labels, metadata, actor=actor)
+        metadata.update(set_metadata)
+        check_item_annotations("reference", labels, metadata, self._limits)
+        return self._store.references.update_annotations(
+            ref_id, labels=check_labels(labels, "reference.labels"), metadata=metadata, actor=actor, expected_change_seq=item.change_seq
+        )
 
     def set_annotations(
         self, ref_id: str, labels: Sequence[str], metadata: Mapping[str, str], *, actor: str, field: str = "reference"

@@ -325,7 +325,11 @@ class LiveIndex:
         """
         if self._snapshot_dir is None:
             return None
-        with self._snapshotting:
+        # Replicas sharing a snapshot directory publish one at a time; a replica that
+        # finds another publishing skips this one (the next change count brings another).
+        with self._snapshotting, self._store.exclusive("index-snapshot") as publishing:
+            if not publishing:
+                return None
             with self._write_lock, self._lock.read():
                 generation = self._store.generation()
                 vids = self._index.ids()

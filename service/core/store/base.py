@@ -3,7 +3,7 @@
 Everything the service knows about reference content lives in the store,
 embeddings included, so a vector index is derived data that can always be
 rebuilt. The interface is split by table family, one small interface each
-(references, vectors, banks, audit, feedback); a backend implements all five
+(references, vectors, banks, audit, feedback, match log); a backend implements all six
 plus :meth:`ReferenceStore.generation`. No SQL exists outside a backend, and
 ``tests/support/store_contract.py`` is the suite every backend must pass.
 
@@ -21,7 +21,9 @@ Rules every backend keeps:
 
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
@@ -100,7 +102,10 @@ class ReferenceRows(ABC):
         """Move live items whose state is in ``transition.allowed_from``; returns (changed, not found)."""
 
     @abstractmethod
-    def update_annotations(self, ref_id: str, *, labels: Sequence[str], metadata: Mapping[str, str], actor: str) -> ReferenceItem: ...
+    def update_annotations(
+        self, ref_id: str, *, labels: Sequence[str], metadata: Mapping[str, str], actor: str, expected_change_seq: int | None = None
+    ) -> ReferenceItem:
+        """Replace labels and metadata; with ``expected_change_seq``, only if the item has not changed since (Conflict otherwise)."""
 
     @abstractmethod
     def page(self, where: ReferenceFilter, *, after_vid: int = 0, limit: int = 100) -> list[ReferenceItem]:
@@ -157,6 +162,10 @@ class BankRows(ABC):
     @abstractmethod
     def all(self) -> list[Bank]:
         """Live banks with their item counts, by name."""
+
+    @abstractmethod
+    def version(self) -> int:
+        """Bumped by every bank change (create, update, delete): what tells a process its bank catalog is stale."""
 
     @abstractmethod
     def get(self, name: str) -> Bank: ...
@@ -218,10 +227,30 @@ class ReferenceStore(ABC):
     audit: AuditLog
     feedback: FeedbackLog
     match_log: MatchLogRows
+    #: Whether other processes may write it at the same time (replicas), so each
+    #: must follow the change log to keep its in-memory views right (``core/change_feed.py``).
+    shared: bool = False
 
     @abstractmethod
     def generation(self) -> int:
         """Bumped by every write that changes what an index should hold."""
+
+    def wait_for_change(self, timeout: float) -> bool:
+        """Block until another process may have written, or ``timeout`` seconds; returns whether woken early.
+
+        A store no other process writes has nothing to wait for: it just sleeps.
+        """
+        time.sleep(timeout)
+        return False
+
+    @contextmanager
+    def exclusive(self, name: str) -> Iterator[bool]:
+        """Try to take the store-wide lock ``name`` without waiting; yields whether it is held.
+
+        Work that must happen once across replicas (publishing a shared index
+        snapshot) runs only where this yields True. Unshared stores: always True.
+        """
+        yield True
 
     @abstractmethod
     def close(self) -> None: ...

@@ -13,9 +13,8 @@ import pytest
 
 from service.core import InvalidInput, NewReference, Post, Verdict, open_offline, prepare_text, reference_from_record, reference_to_record
 from service.core.curation.references import refresh_vectors
-from tests.support.curation_factories import ACTOR, TEXTS, Opened, add, engine_at, matched_ids
+from tests.support.curation_factories import ACTOR, TEXTS, Opened, add, config_at, engine_at, matched_ids
 from tests.support.doubles import HashingEmbedder
-from tests.support.factories import make_config
 
 SHARED = prepare_text(TEXTS[0]).fingerprint
 # The shared text with its case and punctuation changed: the same fingerprint.
@@ -50,7 +49,7 @@ def test_a_hash_only_item_matches_exact_copies_of_the_text_it_was_made_from(open
 
 def test_it_is_stored_without_a_vector_and_never_embedded(tmp_path: Path) -> None:
     model = CountingEmbedder()
-    with open_offline(make_config(tmp_path / "var"), model) as offline:
+    with open_offline(config_at(tmp_path), model) as offline:
         offline.references.add([NewReference(text="", id="h", fingerprint=SHARED), NewReference(text=TEXTS[1], id="t")], actor=ACTOR)
         assert model.texts == [prepare_text(TEXTS[1]).cleaned]
         vids = offline.store.vectors.indexable_vids(model.model_id).tolist()

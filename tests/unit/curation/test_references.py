@@ -18,10 +18,9 @@ from service.core import (
 )
 from service.core.curation.references import References, refresh_vectors
 from tests.support.curation_factories import (
-    ACTOR, QUICK_QUARANTINE, TEXTS, Opened, add, added_ids, audit_entries, engine_at, matched_ids, quarantine, ref
+    ACTOR, config_at, QUICK_QUARANTINE, TEXTS, Opened, add, added_ids, audit_entries, engine_at, matched_ids, quarantine, ref
 )
 from tests.support.doubles import HashingEmbedder
-from tests.support.factories import make_config
 
 # The first text with only its case and punctuation changed: the same fingerprint.
 VARIANT = "THE FIGHTERS will gather at the old bridge, before dawn on Friday!!!"
@@ -239,7 +238,7 @@ def test_removed_item_stays_unmatched_after_a_restart(tmp_path: Path) -> None:
 
 
 def test_offline_adds_are_matched_by_the_next_engine(tmp_path: Path) -> None:
-    config = make_config(tmp_path / "var")
+    config = config_at(tmp_path)
     with open_offline(config, HashingEmbedder()) as offline:
         options = AddOptions(missing_bank=OnMissingBank.CREATE, duplicate=OnDuplicate.SKIP, existing_id=OnExistingId.SKIP)
         outcome = offline.references.add([ref("a"), ref("b", 1, bank="new")], actor="build", options=options)
@@ -388,7 +387,7 @@ def test_list_refuses_bad_paging(refs: References, query: ReferenceQuery, field:
 
 
 def test_refresh_vectors_re_embeds_items_of_another_model(tmp_path: Path) -> None:
-    config = make_config(tmp_path / "var")
+    config = config_at(tmp_path)
     old, new = HashingEmbedder(32), HashingEmbedder(64)
     with open_offline(config, old) as offline:
         offline.references.add([ref("a"), ref("b", 1), ref("c", 2)], actor=ACTOR)

@@ -1,25 +1,27 @@
-"""The SQLite connection every table family shares: transactions, chunked lookups, counters, audit."""
+"""The SQLite connection every table family shares: one file, WAL mode, ``synchronous=FULL``."""
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import threading
-import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
+from typing import Any, Iterator, Sequence
 
+from service.core.store.sql.db import Cursor, Database, Dialect
 from service.core.store.sqlite.schema import migrate
 
-# Under the smallest limit SQLite builds ship with (999 before 3.32), so a
-# lookup of any size is split, never refused with "too many SQL variables".
-MAX_BOUND = 900
+SQLITE = Dialect(
+    name="sqlite",
+    integrity_error=(sqlite3.IntegrityError,),
+    json_array_contains="EXISTS (SELECT 1 FROM json_each({column}) WHERE json_each.value = ?)",
+    utc_day="CAST({column} / 86400 AS INTEGER) * 86400",
+)
 
-_T = TypeVar("_T")
 
+class SqliteDatabase(Database):
+    dialect = SQLITE
 
-class Database:
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -33,7 +35,7 @@ class Database:
             self._conn.execute("PRAGMA synchronous=FULL")
             self._conn.execute("PRAGMA foreign_keys=ON")
             with self.tx() as cur:
-                migrate(cur)
+                migrate(cur)  # type: ignore[arg-type]
         except BaseException:
             self._conn.close()
             raise
@@ -43,10 +45,10 @@ class Database:
             self._conn.close()
 
     @contextmanager
-    def tx(self) -> Iterator[sqlite3.Cursor]:
-        """One write transaction: committed when the block ends, rolled back if it raises."""
+    def tx(self) -> Iterator[Cursor]:
         with self._lock:
             cur = self._conn.cursor()
+            # IMMEDIATE takes the write lock at once, which is what runs writers one at a time.
             cur.execute("BEGIN IMMEDIATE")
             try:
                 yield cur
@@ -62,36 +64,3 @@ class Database:
     def one(self, sql: str, args: Sequence[Any] = ()) -> Any:
         with self._lock:
             return self._conn.execute(sql, args).fetchone()
-
-    def rows_in(self, sql: str, values: Iterable[_T], args: Sequence[Any] = (), key: Callable[[_T], Any] = lambda v: v) -> list[Any]:
-        """``sql`` with ``{marks}`` standing for an IN list, run over ``values`` in chunks.
-
-        Values are de-duplicated and sorted first; ``args`` follow the marks.
-        """
-        wanted = sorted(set(values), key=key)
-        found: list[Any] = []
-        for start in range(0, len(wanted), MAX_BOUND):
-            chunk = wanted[start : start + MAX_BOUND]
-            found += self.rows(sql.format(marks=",".join("?" * len(chunk))), (*chunk, *args))
-        return found
-
-
-def bump_generation(cur: sqlite3.Cursor) -> None:
-    cur.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key = 'generation'")
-
-
-def reserve_seqs(cur: sqlite3.Cursor, n: int) -> int:
-    """Reserve n consecutive change sequence numbers; returns the first."""
-    row = cur.execute("UPDATE meta SET value = CAST(value AS INTEGER) + ? WHERE key = 'change_seq' RETURNING value", (n,)).fetchone()
-    return int(row[0]) - n + 1
-
-
-def audit(cur: sqlite3.Cursor, actor: str, action: str, target: str, old: Any, new: Any) -> None:
-    cur.execute(
-        "INSERT INTO audit(at, actor, action, target, old, new) VALUES (?, ?, ?, ?, ?, ?)",
-        (time.time(), actor, action, target, _json_or_null(old), _json_or_null(new)),
-    )
-
-
-def _json_or_null(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, ensure_ascii=False)

@@ -157,8 +157,13 @@ def _v3(cur: sqlite3.Cursor) -> None:
             cur.execute(statement)
 
 
+def _v4(cur: sqlite3.Cursor) -> None:
+    """The bank catalog's version counter, which tells a process that banks changed (BankRows.version)."""
+    cur.execute("INSERT OR IGNORE INTO meta VALUES ('bank_version', '0')")
+
+
 #: (version, migration), in order. Append; never edit a released one.
-MIGRATIONS: tuple[tuple[int, Callable[[sqlite3.Cursor], None]], ...] = ((1, _v1), (2, _v2), (3, _v3))
+MIGRATIONS: tuple[tuple[int, Callable[[sqlite3.Cursor], None]], ...] = ((1, _v1), (2, _v2), (3, _v3), (4, _v4))
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 

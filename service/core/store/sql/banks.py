@@ -1,4 +1,4 @@
-"""SQLite: the ``banks`` table."""
+"""The ``banks`` table."""
 
 from __future__ import annotations
 
@@ -9,19 +9,22 @@ from typing import Any, Sequence
 from service.core.domain import DEFAULT_BANK, Bank, BankChanges, BankKind
 from service.core.errors import AlreadyExists, FailedPrecondition, NotFound
 from service.core.store.base import BankRows
-from service.core.store.sqlite.db import Database, audit
+from service.core.store.sql.db import Database, audit, bump_counter
 
 _BANK_COLUMNS = "name, description, enabled, kind, thresholds, created_at, updated_at, created_by, match_share"
 _LIVE_COUNT = "(SELECT COUNT(*) FROM refs WHERE refs.bank = banks.name AND refs.state != 'removed')"
 
 
-class SqliteBanks(BankRows):
+class SqlBanks(BankRows):
     def __init__(self, db: Database) -> None:
         self._db = db
 
     def all(self) -> list[Bank]:
         rows = self._db.rows(f"SELECT {_BANK_COLUMNS}, {_LIVE_COUNT} FROM banks WHERE deleted_at IS NULL ORDER BY name")
         return [_row_to_bank(r) for r in rows]
+
+    def version(self) -> int:
+        return self._db.counter("bank_version")
 
     def get(self, name: str) -> Bank:
         row = self._db.one(f"SELECT {_BANK_COLUMNS}, {_LIVE_COUNT} FROM banks WHERE name = ? AND deleted_at IS NULL", (name,))
@@ -51,6 +54,7 @@ class SqliteBanks(BankRows):
                     (*values, bank.name),
                 )
             audit(cur, actor, "bank.create", f"bank:{bank.name}", None, _bank_audit(bank))
+            bump_counter(cur, "bank_version")
         return self.get(bank.name)
 
     def update(self, name: str, changes: BankChanges, *, actor: str) -> Bank:
@@ -74,6 +78,7 @@ class SqliteBanks(BankRows):
                 (new.description, int(new.enabled), new.kind.value, json.dumps(thresholds), new.match_share, time.time(), name),
             )
             audit(cur, actor, "bank.update", f"bank:{name}", _bank_audit(old), _bank_audit(new))
+            bump_counter(cur, "bank_version")
         return self.get(name)
 
     def delete(self, name: str, *, actor: str) -> None:
@@ -89,6 +94,7 @@ class SqliteBanks(BankRows):
             now = time.time()
             cur.execute("UPDATE banks SET deleted_at = ?, updated_at = ? WHERE name = ?", (now, now, name))
             audit(cur, actor, "bank.delete", f"bank:{name}", _bank_audit(_row_to_bank(row)), None)
+            bump_counter(cur, "bank_version")
 
 
 def _row_to_bank(row: Sequence[Any]) -> Bank:

@@ -1,4 +1,4 @@
-"""SQLite: the ``match_log`` table the review queue reads."""
+"""The ``match_log`` table the review queue reads."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any, Sequence
 
 from service.core.domain import REVIEW_ORDER, FeedbackVerdict, LoggedMatch, Match, MatchLogQuery, Signal, Verdict
 from service.core.store.base import MatchLogRows
-from service.core.store.sqlite.db import Database
+from service.core.store.sql.db import Database
 
 _COLUMNS = (
     "m.seq, m.at, m.post_id, m.post_text, m.post_lang, m.reference_id, m.bank, m.labels, m.kind, m.signal, m.score, m.cosine,"
@@ -17,7 +17,7 @@ _COLUMNS = (
 _REVIEW = "(SELECT f.verdict FROM feedback f WHERE f.reference_id = m.reference_id AND f.post_id = m.post_id ORDER BY f.seq DESC LIMIT 1)"
 
 
-class SqliteMatchLog(MatchLogRows):
+class SqlMatchLog(MatchLogRows):
     def __init__(self, db: Database) -> None:
         self._db = db
 
@@ -51,7 +51,7 @@ class SqliteMatchLog(MatchLogRows):
             where.append("m.kind = ?")
             args.append(query.verdict.value)
         if query.label:
-            where.append("EXISTS (SELECT 1 FROM json_each(m.labels) WHERE value = ?)")
+            where.append(self._db.dialect.json_array_contains.format(column="m.labels"))
             args.append(query.label)
         if not query.include_reviewed:
             where.append(f"{_REVIEW} IS NULL")

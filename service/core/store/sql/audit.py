@@ -1,4 +1,4 @@
-"""SQLite: reading the append-only ``audit`` table (writes happen inside each change's transaction)."""
+"""Reading the append-only ``audit`` table (writes happen inside each change's transaction)."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ from typing import Any
 
 from service.core.domain import AuditEntry, AuditQuery
 from service.core.store.base import AuditLog
-from service.core.store.sqlite.db import Database
+from service.core.store.sql.db import Database
 
 
-class SqliteAudit(AuditLog):
+class SqlAudit(AuditLog):
     def __init__(self, db: Database) -> None:
         self._db = db
 

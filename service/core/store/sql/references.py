@@ -1,18 +1,17 @@
-"""SQLite: the ``refs`` table as reference items and tombstones."""
+"""The ``refs`` table as reference items and tombstones."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import time
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
 from service.core.domain import ReferenceItem, ReferenceState, state_at
-from service.core.errors import AlreadyExists, NotFound
+from service.core.errors import AlreadyExists, Conflict, NotFound
 from service.core.store.base import ReferenceFilter, ReferenceRows, StoredReference, Transition
-from service.core.store.sqlite.db import Database, audit, bump_generation, reserve_seqs
+from service.core.store.sql.db import Cursor, Database, audit, bump_generation, reserve_seqs
 
 REF_COLUMNS = (
     "vid, id, text, canonical, fingerprint, declared_lang, detected_lang, bank, labels, "
@@ -22,7 +21,7 @@ REF_COLUMNS = (
 STATE_AT = "(CASE WHEN state = 'disabled' AND disabled_until IS NOT NULL AND disabled_until <= ? THEN 'active' ELSE state END)"
 
 
-class SqliteReferences(ReferenceRows):
+class SqlReferences(ReferenceRows):
     def __init__(self, db: Database) -> None:
         self._db = db
 
@@ -50,7 +49,7 @@ class SqliteReferences(ReferenceRows):
                             None if row.vector is None else np.ascontiguousarray(row.vector, dtype=np.float32).tobytes(), seq + i,
                         ),
                     )
-                except sqlite3.IntegrityError as exc:
+                except self._db.dialect.integrity_error as exc:
                     raise AlreadyExists("reference", ref.id) from exc
                 audit(cur, actor, "add", ref.id, None, {"bank": ref.bank, "labels": list(ref.labels)})
             bump_generation(cur)
@@ -62,7 +61,7 @@ class SqliteReferences(ReferenceRows):
         missing: list[str] = []
         now = time.time()
         with self._db.tx() as cur:
-            for item in _live_items(cur, ids, now, missing):
+            for item in _live_items(cur, ids, now, missing, self._db):
                 cur.execute(
                     "UPDATE refs SET state = 'removed', text = '', canonical = '', vector = NULL,"
                     " updated_at = ?, disabled_until = NULL, change_seq = ? WHERE vid = ?",
@@ -104,7 +103,7 @@ class SqliteReferences(ReferenceRows):
         missing: list[str] = []
         now = time.time()
         with self._db.tx() as cur:
-            for item in _live_items(cur, ids, now, missing):
+            for item in _live_items(cur, ids, now, missing, self._db):
                 if item.state not in transition.allowed_from:
                     continue
                 cur.execute(
@@ -117,11 +116,15 @@ class SqliteReferences(ReferenceRows):
                 changed.append(item)
         return changed, missing
 
-    def update_annotations(self, ref_id: str, *, labels: Sequence[str], metadata: Mapping[str, str], actor: str) -> ReferenceItem:
+    def update_annotations(
+        self, ref_id: str, *, labels: Sequence[str], metadata: Mapping[str, str], actor: str, expected_change_seq: int | None = None
+    ) -> ReferenceItem:
         with self._db.tx() as cur:
-            old = _live_item(cur, ref_id, time.time())
+            old = _live_item(cur, ref_id, time.time(), self._db)
             if old is None:
                 raise NotFound("reference", ref_id)
+            if expected_change_seq is not None and old.change_seq != expected_change_seq:
+                raise Conflict(f"reference {ref_id!r} changed while it was being updated")
             if tuple(labels) == old.labels and dict(metadata) == dict(old.metadata):
                 return old
             cur.execute(
@@ -152,7 +155,7 @@ class SqliteReferences(ReferenceRows):
             clauses.append(f"{STATE_AT} = ?")
             args += [now, where.state.value]
         if where.label:
-            clauses.append("EXISTS (SELECT 1 FROM json_each(refs.labels) WHERE json_each.value = ?)")
+            clauses.append(self._db.dialect.json_array_contains.format(column="refs.labels"))
             args.append(where.label)
         if where.canonical or where.id:
             contained = where.canonical.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -187,19 +190,19 @@ class SqliteReferences(ReferenceRows):
         return {str(r[0]): int(r[1]) for r in rows}
 
 
-def _live_items(cur: sqlite3.Cursor, ids: Iterable[str], now: float, missing: list[str]) -> Iterator[ReferenceItem]:
+def _live_items(cur: Cursor, ids: Iterable[str], now: float, missing: list[str], db: Database) -> Iterator[ReferenceItem]:
     """The live items among ``ids``, in order; the others are appended to ``missing``."""
     for ref_id in ids:
-        item = _live_item(cur, ref_id, now)
+        item = _live_item(cur, ref_id, now, db)
         if item is None:
             missing.append(ref_id)
         else:
             yield item
 
 
-def _live_item(cur: sqlite3.Cursor, ref_id: str, now: float) -> ReferenceItem | None:
-    """The item with this id unless it is missing or removed (a tombstone)."""
-    row = cur.execute(f"SELECT {REF_COLUMNS} FROM refs WHERE id = ?", (ref_id,)).fetchone()
+def _live_item(cur: Cursor, ref_id: str, now: float, db: Database) -> ReferenceItem | None:
+    """The item with this id unless it is missing or removed (a tombstone), locked for the rewrite that follows."""
+    row = cur.execute(f"SELECT {REF_COLUMNS} FROM refs WHERE id = ?{db.dialect.for_update}", (ref_id,)).fetchone()
     if row is None or row[13] == ReferenceState.REMOVED.value:
         return None
     return row_to_item(row, now)

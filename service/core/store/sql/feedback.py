@@ -1,4 +1,4 @@
-"""SQLite: the ``feedback`` table of reviewers' verdicts."""
+"""The ``feedback`` table of reviewers' verdicts."""
 
 from __future__ import annotations
 
@@ -7,10 +7,15 @@ import time
 from service.core.domain import DailyFeedback, Feedback, FeedbackSummary
 from service.core.errors import NotFound
 from service.core.store.base import FeedbackLog
-from service.core.store.sqlite.db import Database, audit
+from service.core.store.sql.db import Database, audit
 
 
-class SqliteFeedback(FeedbackLog):
+_COUNTS = (
+    "SUM(CASE WHEN f.verdict = 'true_positive' THEN 1 ELSE 0 END), SUM(CASE WHEN f.verdict = 'false_positive' THEN 1 ELSE 0 END)"
+)
+
+
+class SqlFeedback(FeedbackLog):
     def __init__(self, db: Database) -> None:
         self._db = db
 
@@ -27,18 +32,18 @@ class SqliteFeedback(FeedbackLog):
 
     def by_bank(self) -> dict[str, FeedbackSummary]:
         rows = self._db.rows(
-            "SELECT r.bank, SUM(f.verdict = 'true_positive'), SUM(f.verdict = 'false_positive')"
+            f"SELECT r.bank, {_COUNTS}"
             " FROM feedback f JOIN refs r ON r.id = f.reference_id GROUP BY r.bank"
         )
         return {r[0]: FeedbackSummary(true_positives=int(r[1]), false_positives=int(r[2])) for r in rows}
 
     def daily(self, bank: str, *, since: float) -> list[DailyFeedback]:
         rows = self._db.rows(
-            "SELECT CAST(f.at / 86400 AS INTEGER) AS d, SUM(f.verdict = 'true_positive'), SUM(f.verdict = 'false_positive')"
+            f"SELECT {self._db.dialect.utc_day.format(column='f.at')} AS d, {_COUNTS}"
             " FROM feedback f JOIN refs r ON r.id = f.reference_id WHERE r.bank = ? AND f.at >= ? GROUP BY d ORDER BY d",
             (bank, since),
         )
-        return [DailyFeedback(day=float(r[0]) * 86400, feedback=FeedbackSummary(int(r[1]), int(r[2]))) for r in rows]
+        return [DailyFeedback(day=float(r[0]), feedback=FeedbackSummary(int(r[1]), int(r[2]))) for r in rows]
 
     def summary(self, ref_id: str) -> FeedbackSummary:
         counts = dict(self._db.rows("SELECT verdict, COUNT(*) FROM feedback WHERE reference_id = ? GROUP BY verdict", (ref_id,)))

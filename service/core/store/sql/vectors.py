@@ -1,4 +1,4 @@
-"""SQLite: the embeddings kept with each item, from which every index is built."""
+"""The embeddings kept with each item, from which every index is built."""
 
 from __future__ import annotations
 
@@ -8,13 +8,13 @@ import numpy as np
 
 from service.core.domain import ReferenceItem
 from service.core.store.base import VectorRows, Vectors, Vids
-from service.core.store.sqlite.db import Database
-from service.core.store.sqlite.references import REF_COLUMNS, row_to_item
+from service.core.store.sql.db import Database
+from service.core.store.sql.references import REF_COLUMNS, row_to_item
 
 _INDEXABLE = "state != 'removed' AND model_id = ? AND vector IS NOT NULL"
 
 
-class SqliteVectors(VectorRows):
+class SqlVectors(VectorRows):
     def __init__(self, db: Database) -> None:
         self._db = db
 
@@ -42,7 +42,7 @@ class SqliteVectors(VectorRows):
             rows = self._db.rows(
                 # Hash-only items (no text) have no vector to make.
                 f"SELECT {REF_COLUMNS} FROM refs WHERE vid > ? AND state != 'removed' AND text != ''"
-                " AND (model_id IS NOT ? OR vector IS NULL) ORDER BY vid LIMIT ?",
+                " AND (model_id IS NULL OR model_id != ? OR vector IS NULL) ORDER BY vid LIMIT ?",
                 (last, model_id, batch),
             )
             if not rows:
