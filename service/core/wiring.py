@@ -108,6 +108,7 @@ def build_parts(
         model_id=embedder.model_id,
         dim=embedder.dim,
         rows=background.neighbourhoods if background is not None else None,
+        rows_key=background.fingerprint if background is not None else "",
         snapshot_dir=config.index_dir,
         snapshot_every=config.index_snapshot_every,
         compaction=config.compaction,

@@ -184,3 +184,33 @@ def test_a_new_replica_starts_from_the_shared_snapshot_plus_the_delta(tmp_path: 
             b.close()
     finally:
         a.close()
+
+
+def test_two_replicas_behind_a_real_nginx_balancer_serve_as_one(pair: tuple[Running, Running]) -> None:
+    """deploy/nginx/nginx.conf in front of both (tests/support/nginx.py): writes and matches through it land on both."""
+    from service.api._generated.nigran.v1 import curation_pb2_grpc, matcher_pb2_grpc
+    from tests.support.nginx import GrpcBalancer
+
+    a, b = pair
+    balancer = GrpcBalancer([a.nigran.port, b.nigran.port])
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{balancer.port}") as channel:
+            curation = curation_pb2_grpc.CurationStub(channel)
+            matcher = matcher_pb2_grpc.MatcherStub(channel)
+            for n in range(4):
+                item = curation_pb2.ReferenceInput(id=f"r{n}", lang="en", text=f"{TEXT} Number {n}.")
+                curation.AddReferences(curation_pb2.AddReferencesRequest(references=[item]), timeout=30)
+            variant = f"{TEXT.replace('Friday', 'Saturday')} Number 3."
+
+            def everywhere() -> bool:
+                request = matcher_pb2.MatchRequest(posts=[matcher_pb2.Post(id="p", text=variant)])
+                return all("r3" in [m.reference_id for m in matcher.Match(request, timeout=30).results[0].matches] for _ in range(6))
+
+            assert eventually(everywhere)
+        for r in (a, b):
+            answered = r.nigran.metrics.requests.labels("/nigran.v1.Matcher/Match", "OK")._value.get()
+            assert answered > 0, "the balancer sent every Match to one replica"
+        assert sorted(a.nigran.engine().index.ids().tolist()) == sorted(b.nigran.engine().index.ids().tolist())
+        assert len(a.nigran.engine().index) == 4
+    finally:
+        balancer.stop()

@@ -43,6 +43,9 @@ FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
 INDEX_FILE = "index.faiss"
 IDMAP_FILE = "idmap.parquet"
+# Optional: the per-item rows (background neighbourhoods) of a service snapshot, in id-map order, so a
+# replica starting from it need not read every vector back from the store to compute them again.
+ROWS_FILE = "rows.npy"
 LATEST = "LATEST"
 METRIC = "inner_product"
 
@@ -81,6 +84,7 @@ class Artifact:
     index: FaissIndex
     vids: NDArray[np.int64]
     ids: list[str]
+    rows: NDArray[np.float32] | None = None
 
 
 def new_version(generation: int) -> str:
@@ -95,6 +99,7 @@ def write_artifact(
     ids: list[str],
     *,
     keep: int | None = None,
+    rows: NDArray[np.float32] | None = None,
 ) -> Path:
     """Write the artifact to a temporary directory, then rename it into place and point LATEST at it.
 
@@ -114,7 +119,11 @@ def write_artifact(
     else:
         index.serialize(tmp / INDEX_FILE)
     pq.write_table(pa.table({"vid": pa.array(vids, pa.int64()), "id": pa.array(ids, pa.string())}), tmp / IDMAP_FILE)
-    sealed = Manifest(**{**asdict(manifest), "checksums": {name: _sha256(tmp / name) for name in (INDEX_FILE, IDMAP_FILE)}})
+    files = [INDEX_FILE, IDMAP_FILE]
+    if rows is not None:
+        np.save(tmp / ROWS_FILE, np.ascontiguousarray(rows, dtype=np.float32))
+        files.append(ROWS_FILE)
+    sealed = Manifest(**{**asdict(manifest), "checksums": {name: _sha256(tmp / name) for name in files}})
     (tmp / MANIFEST).write_text(json.dumps(asdict(sealed), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     _fsync_tree(tmp)
     os.rename(tmp, final)
@@ -223,7 +232,12 @@ def open_artifact(path: Path, *, model_id: str, dim: int) -> Artifact:
         raise IndexCorrupt(f"cannot read id map {path / IDMAP_FILE}: {exc}") from exc
     if not (len(index) == len(vids) == manifest.count):
         raise IndexCorrupt(f"{path}: index holds {len(index)} vectors, id map {len(vids)}, manifest {manifest.count}")
-    return Artifact(path=path, manifest=manifest, index=index, vids=vids, ids=ids)
+    rows = None
+    if (path / ROWS_FILE).exists():
+        rows = np.load(path / ROWS_FILE)
+        if rows.ndim != 2 or len(rows) != len(vids):
+            raise IndexCorrupt(f"{path}: {ROWS_FILE} has shape {rows.shape} for {len(vids)} vectors")
+    return Artifact(path=path, manifest=manifest, index=index, vids=vids, ids=ids, rows=rows)
 
 
 def check_belongs(artifact: Artifact, id_of: Mapping[int, str]) -> None:

@@ -41,7 +41,7 @@ from numpy.typing import NDArray
 from service.core.config import CompactionConfig
 from service.core.domain import LoadedIndex
 from service.core.errors import IndexCorrupt, InvalidInput, ModelMismatch
-from service.core.index.artifact import Manifest, check_belongs, new_version, open_artifact, snapshots, write_artifact
+from service.core.index.artifact import Artifact, Manifest, check_belongs, new_version, open_artifact, snapshots, write_artifact
 from service.core.index.base import NO_ID, Hit, Ids, Vectors, VectorIndex
 from service.core.index.faiss_index import FaissIndex
 from service.core.index.rerank import ExactRerank
@@ -154,11 +154,14 @@ class LiveIndex:
         model_id: str,
         kind: IndexKind = IndexKind(),
         rows: RowFunction | None = None,
+        rows_key: str = "",
         snapshot_dir: Path | None = None,
         snapshot_every: int = 1000,
         compaction: CompactionConfig = CompactionConfig(),
     ) -> None:
         self._index = index
+        # What the rows were computed from (the background's fingerprint): snapshot rows are reused only under the same key.
+        self._rows_key = rows_key
         self._kind = kind
         self._store = store
         self._model_id = model_id
@@ -335,6 +338,7 @@ class LiveIndex:
                 vids = self._index.ids()
                 data = self._index.serialized()
                 count, kind = len(self._index), self._kind
+                rows = self._rows_of(vids)
                 with self._counts_lock:
                     covered = self._changes_since_snapshot
             # Outside the lock: a vid names the same id for ever (tombstones keep theirs).
@@ -342,9 +346,9 @@ class LiveIndex:
             manifest = Manifest(
                 version=new_version(generation), model_id=self._model_id, dim=self.dim, index_type=kind.type,
                 params=dict(kind.params), count=count, created_at=time.time(), generation=generation,
-                recall_at_10=kind.recall_at_10, build={"by": "service snapshot"},
+                recall_at_10=kind.recall_at_10, build={"by": "service snapshot", **({"rows_key": self._rows_key} if rows is not None else {})},
             )
-            path = write_artifact(self._snapshot_dir, manifest, data, vids, [id_of[int(v)] for v in vids], keep=SNAPSHOTS_KEPT)
+            path = write_artifact(self._snapshot_dir, manifest, data, vids, [id_of[int(v)] for v in vids], keep=SNAPSHOTS_KEPT, rows=rows)
             with self._counts_lock:
                 # Writes made while the copy was being written count towards the next snapshot.
                 self._changes_since_snapshot -= covered
@@ -381,6 +385,24 @@ class LiveIndex:
         self._rows[vids] = rows
         self._has_row[vids] = True
 
+    def _rows_of(self, vids: Ids) -> NDArray[np.float32] | None:
+        """The rows of ``vids`` (a copy), or None when some are missing or rows are not kept."""
+        if self._row_fn is None or not self._rows_key or len(vids) == 0:
+            return None
+        if int(vids.max()) >= len(self._has_row) or not bool(self._has_row[vids].all()):
+            return None
+        return self._rows[vids].copy()
+
+    def _adopt_rows(self, artifact: Artifact) -> bool:
+        """Take a snapshot's rows as this index's own, if they were computed from the same background."""
+        rows = artifact.rows
+        if rows is None or self._row_fn is None or not self._rows_key or artifact.manifest.build.get("rows_key") != self._rows_key:
+            return False
+        if len(artifact.vids):
+            with self._lock.write():
+                self._set_rows(artifact.vids, rows)
+        return True
+
     def _ensure_rows(self, vids: Ids) -> None:
         """Compute the rows of stored vids that have none yet (rows are kept across swaps)."""
         if self._row_fn is None or len(vids) == 0:
@@ -401,13 +423,15 @@ def open_live_index(
     model_id: str,
     dim: int,
     rows: RowFunction | None = None,
+    rows_key: str = "",
     snapshot_dir: Path | None = None,
     snapshot_every: int = 1000,
     compaction: CompactionConfig = CompactionConfig(),
 ) -> LiveIndex:
     """The live index from the latest snapshot plus the store's delta, or rebuilt from the store."""
     settings: dict[str, Any] = dict(
-        store=store, model_id=model_id, rows=rows, snapshot_dir=snapshot_dir, snapshot_every=snapshot_every, compaction=compaction
+        store=store, model_id=model_id, rows=rows, rows_key=rows_key, snapshot_dir=snapshot_dir, snapshot_every=snapshot_every,
+        compaction=compaction,
     )
     for found in snapshots(snapshot_dir) if snapshot_dir is not None else []:
         try:
@@ -419,6 +443,7 @@ def open_live_index(
             manifest = artifact.manifest
             kind = IndexKind(manifest.index_type, dict(manifest.params), manifest.recall_at_10)
             live = LiveIndex(FaissIndex(dim), kind=kind, **settings)
+            live._adopt_rows(artifact)
             added, removed = live._install(live._served(artifact.index, kind), kind)
             log.info(
                 "loaded index snapshot %s: %d vectors at generation %d, %d added and %d removed since",

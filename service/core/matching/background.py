@@ -16,6 +16,7 @@ inflates cross-language denominators and hides translations.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Sequence
 
@@ -52,6 +53,10 @@ class Background:
             sorted(lang for lang in set(self.langs.tolist()) - {ANY_LANG} if int((self.langs == lang).sum()) >= k)
         )
         self._rows = {lang: np.flatnonzero(self.langs == lang) for lang in self.columns[1:]}
+        digest = hashlib.sha256(self.vectors.tobytes())
+        digest.update(f"{model_id}|{k}|{','.join(self.columns)}|{','.join(self.langs.tolist())}".encode())
+        #: Identifies what neighbourhoods computed against this sample mean (rows kept in snapshots carry it).
+        self.fingerprint = digest.hexdigest()[:20]
 
     def neighbourhoods(self, vectors: NDArray[np.float32]) -> NDArray[np.float32]:
         """(n, len(columns)): the neighbourhood in the whole sample, then per language."""

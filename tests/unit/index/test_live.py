@@ -417,3 +417,19 @@ def test_searching_an_empty_index_with_rows_returns_no_hits(store: SqliteStore, 
     # The FAISS padding ids (-1) must not be looked up in a still empty row array.
     live = open_live(store, snapshots, CountingRows())
     assert live.search(unit_vectors(2, seed=1), 5) == [[], []]
+
+
+def test_a_snapshot_keeps_its_rows_so_a_replica_starting_from_it_computes_only_the_delta_s(store: SqliteStore, snapshots: Path) -> None:
+    add_items(store, unit_vectors(40, seed=1))
+    before = open_live_index(store, model_id=MODEL, dim=DIM, rows=CountingRows(), rows_key="background-1", snapshot_dir=snapshots)
+    before.snapshot()
+    add_items(store, unit_vectors(3, seed=2), prefix="late")
+    rows = CountingRows()
+    after = open_live_index(store, model_id=MODEL, dim=DIM, rows=rows, rows_key="background-1", snapshot_dir=snapshots)
+    assert rows.computed == 3  # the delta's; the snapshot's 40 rows came with it
+    found, vectors = store.vectors.vectors_for(indexable(store), MODEL)
+    assert_rows_right(after.search(unit_vectors(5, seed=4), 10), dict(zip(found.tolist(), vectors)))
+    # Rows computed from another background are not taken.
+    other = CountingRows()
+    open_live_index(store, model_id=MODEL, dim=DIM, rows=other, rows_key="background-2", snapshot_dir=snapshots)
+    assert other.computed == 43
