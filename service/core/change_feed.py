@@ -14,7 +14,9 @@ candidate and exact copy from the store (``get_by_vids``,
 is in force on every replica from its commit; no replica serves a stale
 disable. What is followed: which vectors the index holds (adds, removals),
 the banks (the catalog reloads when ``BankRows.version`` moves), and the bank
-size the operating points are picked for.
+size the operating points are picked for. The follower also carries the
+quarantine monitor's counts to and from the store (``QuarantineMonitor.exchange``),
+so match rates are judged over every replica's traffic.
 
 Applying a change is idempotent (a vid already in the index is not added
 again), so the cursor can start before the index is built and a change seen
@@ -30,12 +32,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from typing import Callable
 
 import numpy as np
 
 from service.core.config import StoreConfig
 from service.core.curation.banks import BankCatalog
+from service.core.curation.quarantine import QuarantineMonitor
 from service.core.domain import ReferenceItem, ReferenceState
 from service.core.index.live import LiveIndex
 from service.core.matching.bank_size import BankSizer
@@ -64,6 +68,7 @@ class ChangeFollower:
         config: StoreConfig,
         cursor: int,
         bank_version: int,
+        monitor: QuarantineMonitor | None = None,
     ) -> None:
         self._store = store
         self._index = index
@@ -73,6 +78,10 @@ class ChangeFollower:
         self._config = config
         self._cursor = cursor
         self._bank_version = bank_version
+        self._monitor = monitor
+        #: This process among the replicas (its rows in the store's match counts).
+        self.replica = uuid.uuid4().hex[:12]
+        self._exchanged_at = 0.0
         self._caught_up_at = time.monotonic()
         self._serving = True
         self._listeners: list[Listener] = []
@@ -130,6 +139,13 @@ class ChangeFollower:
             if left <= 0 or self._store.wait_for_change(min(left, _WAIT_SLICE)):
                 return
 
+    def exchange_counts(self, *, force: bool = False) -> None:
+        """Share this replica's quarantine counts and read everyone's, at most once per poll interval unless forced."""
+        if self._monitor is None or not (force or time.monotonic() - self._exchanged_at >= self._config.poll_seconds):
+            return
+        self._monitor.exchange(self._store.match_counts, self.replica)
+        self._exchanged_at = time.monotonic()
+
     def sync(self) -> int:
         """Apply every change after the cursor; returns how many index entries changed."""
         changed = 0
@@ -149,6 +165,7 @@ class ChangeFollower:
             log.info("%s", self._sizer.reset(self._store.references.counts_by_lang()).describe())
         self._caught_up_at = time.monotonic()
         self.applied += changed
+        self.exchange_counts()
         return changed
 
     def _apply(self, changes: list[ReferenceItem]) -> int:

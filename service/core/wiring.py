@@ -118,7 +118,7 @@ def build_parts(
     log.info("%s", sizer.reset(store.references.counts_by_lang()).describe())
     banks = Banks(store, catalog)
     monitor = QuarantineMonitor(config.quarantine)
-    holdouts = HoldOuts(monitor, store.references, observer)
+    holdouts = HoldOuts(monitor, store.references, observer, counts=store.match_counts if store.shared else None)
     references = References(store, embedder, config.limits, banks, index=index, holdouts=holdouts, sizer=sizer)
     curation = Curation(
         store, references, banks, Reviews(store, monitor), holdouts,
@@ -129,7 +129,7 @@ def build_parts(
     if store.shared:
         follower = ChangeFollower(
             store, index, model_id=embedder.model_id, catalog=catalog, sizer=sizer, config=config.store, cursor=cursor,
-            bank_version=bank_version,
+            bank_version=bank_version, monitor=monitor,
         )
         follower.sync()
         follower.start()

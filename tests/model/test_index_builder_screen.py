@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import pyarrow.parquet as pq
 import pytest
@@ -118,22 +118,25 @@ def test_screen_resumes_after_an_interrupt(tmp_path: Path, loaded: tuple[NigranC
     assert resumed == read_output(fresh)
 
 
-def test_ray_engine_output_equals_single_machine(tmp_path: Path, loaded: tuple[NigranConfig, Path], real_embedder: Embedder) -> None:
+@pytest.fixture(scope="module")
+def ray_session() -> Iterator[None]:
+    """One local Ray cluster for the module's Ray tests: starting a second in one process can time out on 2 cores."""
     ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": str(REPO)}})
+    yield
+    ray.shutdown()
+
+
+def test_ray_engine_output_equals_single_machine(
+    tmp_path: Path, loaded: tuple[NigranConfig, Path], real_embedder: Embedder, ray_session: None
+) -> None:
     config, artifacts = loaded
     source = archive(tmp_path / "posts.jsonl")
     local = screen(config, ScreenOptions(input=source, output=tmp_path / "local.jsonl", index=artifacts, batch_size=4, progress=False), real_embedder)
-    ray.init(
-        num_cpus=2, include_dashboard=False, log_to_driver=False,
-        runtime_env={"env_vars": {"PYTHONPATH": str(REPO)}},
+    distributed = screen(
+        config,
+        ScreenOptions(input=source, output=tmp_path / "ray.jsonl", index=artifacts, batch_size=4, progress=False, engine="ray", workers=2),
     )
-    try:
-        distributed = screen(
-            config,
-            ScreenOptions(input=source, output=tmp_path / "ray.jsonl", index=artifacts, batch_size=4, progress=False, engine="ray", workers=2),
-        )
-    finally:
-        ray.shutdown()
     a = sorted(read_output(tmp_path / "local.jsonl"), key=lambda r: r["post_id"])
     b = sorted(read_output(tmp_path / "ray.jsonl"), key=lambda r: r["post_id"])
     assert len(a) == len(b) == 12
@@ -144,11 +147,10 @@ def test_ray_engine_output_equals_single_machine(tmp_path: Path, loaded: tuple[N
     assert Path(local.rejects_file).read_text() == Path(distributed.rejects_file).read_text()
 
 
-def test_ray_on_a_postgres_store_needs_no_shared_data_dir(tmp_path: Path, postgres_url: str, real_embedder: Embedder) -> None:
+def test_ray_on_a_postgres_store_needs_no_shared_data_dir(tmp_path: Path, postgres_url: str, real_embedder: Embedder, ray_session: None) -> None:
     """Build into Postgres from one data dir; Ray actors screen from another, empty one, and agree with a local run."""
     import dataclasses
 
-    ray = pytest.importorskip("ray")
     from service.core import StoreConfig
 
     source = tmp_path / "refs.jsonl"
@@ -158,11 +160,7 @@ def test_ray_on_a_postgres_store_needs_no_shared_data_dir(tmp_path: Path, postgr
     posts = archive(tmp_path / "posts.jsonl")
     local = screen(builder, ScreenOptions(input=posts, output=tmp_path / "local.jsonl", batch_size=4, progress=False), real_embedder)
     elsewhere = dataclasses.replace(builder, data_dir=tmp_path / "worker-node")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": {"PYTHONPATH": str(REPO)}})
-    try:
-        screen(elsewhere, ScreenOptions(input=posts, output=tmp_path / "ray.jsonl", batch_size=4, progress=False, engine="ray", workers=2))
-    finally:
-        ray.shutdown()
+    screen(elsewhere, ScreenOptions(input=posts, output=tmp_path / "ray.jsonl", batch_size=4, progress=False, engine="ray", workers=2))
     assert not (tmp_path / "worker-node" / "references.sqlite3").exists()
     a = sorted(read_output(tmp_path / "local.jsonl"), key=lambda r: r["post_id"])
     b = sorted(read_output(tmp_path / "ray.jsonl"), key=lambda r: r["post_id"])

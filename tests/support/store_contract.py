@@ -789,6 +789,19 @@ class StoreContract:
         after_first = store.match_log.query(MatchLogQuery(), after=(REVIEW_ORDER[Verdict.TRANSLATION], unreviewed[0].seq), limit=10)
         assert [e.post_id for e in after_first] == ["p2", "p0"]
 
+    def test_match_counts_add_up_per_replica_and_sum_over_the_others(self, opener: Opener, store: ReferenceStore) -> None:
+        counts = store.match_counts
+        counts.add("r1", {("", 10): 100, ("a", 10): 3, ("a", 11): 1})
+        counts.add("r1", {("", 10): 50, ("a", 10): 2})
+        counts.add("r2", {("", 10): 7, ("b", 9): 4})
+        assert counts.totals(since_bucket=10, excluding="r2") == {("", 10): 150, ("a", 10): 5, ("a", 11): 1}
+        assert counts.totals(since_bucket=0, excluding="") == {("", 10): 157, ("a", 10): 5, ("a", 11): 1, ("b", 9): 4}
+        counts.forget(["a"], through_bucket=10)
+        counts.add("r2", {("a", 10): 9, ("a", 12): 1})  # r2 held these in memory through the release: only the later bucket counts
+        counts.prune(before_bucket=10)
+        store = opener.reopen(store)
+        assert store.match_counts.totals(since_bucket=0, excluding="") == {("", 10): 157, ("a", 11): 1, ("a", 12): 1}
+
     def test_the_match_log_drops_the_oldest_past_its_bounds(self, store: ReferenceStore) -> None:
         store.match_log.record([_logged(Verdict.REUPLOAD, f"old{i}", at=10.0) for i in range(3)], max_entries=100, keep_after=0.0)
         store.match_log.record([_logged(Verdict.REUPLOAD, f"new{i}", at=20.0) for i in range(2)], max_entries=4, keep_after=0.0)

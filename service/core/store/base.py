@@ -220,6 +220,32 @@ class MatchLogRows(ABC):
         page with ``after`` = (rank, seq) of the last entry of the previous page."""
 
 
+#: Per time bucket: posts matched ("" below) or one item's matches; what the quarantine monitor counts.
+BucketCounts = Mapping[tuple[str, int], int]
+#: The ref_id that stands for "posts matched" in BucketCounts.
+POSTS = ""
+
+
+class MatchCountRows(ABC):
+    """Match counts per replica and time bucket, so that every replica's quarantine monitor sees the whole traffic."""
+
+    @abstractmethod
+    def add(self, replica: str, counts: BucketCounts) -> None:
+        """Add ``counts`` ((ref_id or POSTS, bucket) -> n) to what ``replica`` reported before."""
+
+    @abstractmethod
+    def totals(self, *, since_bucket: int, excluding: str) -> dict[tuple[str, int], int]:
+        """Every other replica's counts summed, for buckets from ``since_bucket``."""
+
+    @abstractmethod
+    def prune(self, *, before_bucket: int) -> None: ...
+
+    @abstractmethod
+    def forget(self, ref_ids: Iterable[str], *, through_bucket: int) -> None:
+        """Drop every replica's counts of these items up to ``through_bucket``, including counts a replica reports later
+        (an analyst released them: their history starts afresh, everywhere)."""
+
+
 class ReferenceStore(ABC):
     references: ReferenceRows
     vectors: VectorRows
@@ -227,6 +253,7 @@ class ReferenceStore(ABC):
     audit: AuditLog
     feedback: FeedbackLog
     match_log: MatchLogRows
+    match_counts: MatchCountRows
     #: Whether other processes may write it at the same time (replicas), so each
     #: must follow the change log to keep its in-memory views right (``core/change_feed.py``).
     shared: bool = False

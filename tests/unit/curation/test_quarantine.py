@@ -63,6 +63,35 @@ def test_old_buckets_are_pruned() -> None:
     assert monitor.rate("x").usual_matches == 0 and monitor.rate("x").usual_posts == 0
 
 
+def test_replicas_exchanging_counts_judge_the_whole_traffic(tmp_path: Path) -> None:
+    """Two monitors (two replicas) on one store: each sees half the matches, together they cross the line."""
+    from service.core.store.sqlite import SqliteStore
+
+    store = SqliteStore(tmp_path / "counts.sqlite3")
+    try:
+        clock = Clock()
+        one, two = QuarantineMonitor(CONFIG, clock=clock), QuarantineMonitor(CONFIG, clock=clock)
+        for _ in range(4):  # warm-up, 1% usual rate seen by each
+            one.observe(results(100, {"x": 1}))
+            two.observe(results(100, {"x": 1}))
+            clock.now += 60
+        clock.now += 60  # the recent window holds none of that history
+        assert one.observe(results(3, {"x": 3})) == []  # 3 matches: under min_matches alone
+        one.exchange(store.match_counts, "r1")
+        two.exchange(store.match_counts, "r2")
+        assert two.observe(results(2, {"x": 2})) == ["x"]  # 5 in the window across both
+        rate = two.rate("x")
+        assert (rate.recent_matches, rate.recent_posts) == (5, 5) and rate.usual_posts == 800
+        two.exchange(store.match_counts, "r2")
+        assert two.rate("x") == rate  # its own counts, now read back from the store, are not counted twice
+        store.match_counts.forget(["x"], through_bucket=one.current_bucket())
+        one.forget(["x"])
+        one.exchange(store.match_counts, "r1")
+        assert one.rate("x").recent_matches == 0 and one.rate("x").recent_posts == 5
+    finally:
+        store.close()
+
+
 def test_disabled_monitor_observes_nothing() -> None:
     monitor = QuarantineMonitor(QuarantineConfig(enabled=False, min_matches=1))
     assert monitor.observe(results(10, {"x": 10})) == []

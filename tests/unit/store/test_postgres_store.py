@@ -50,6 +50,7 @@ def test_the_audit_table_refuses_update_delete_and_truncate(pg: PostgresStore, p
 def test_a_change_notifies_a_waiting_replica_at_once(pg: PostgresStore, postgres_url: str) -> None:
     other = PostgresStore(postgres_url, pool_size=2)
     try:
+        assert other.wait_for_change(0.2) is True  # just started listening: whatever came before must be read now
         assert other.wait_for_change(0.2) is False  # nothing changed: the timeout passes
         woke: list[float] = []
         waiter = threading.Thread(target=lambda: woke.append(time.monotonic()) if other.wait_for_change(10.0) else None)

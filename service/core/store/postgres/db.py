@@ -144,13 +144,19 @@ class PostgresDatabase(Database):
     # -- replicas --------------------------------------------------------------------
 
     def wait_for_notify(self, timeout: float) -> bool:
-        """Wait for a NOTIFY on the changes channel; False after ``timeout``, or when the server cannot be reached."""
+        """Wait for a NOTIFY on the changes channel; False after ``timeout``, or when the server cannot be reached.
+
+        True at once when the listener has just (re)connected: a change committed
+        before LISTEN took effect sent its notification to no one, so the caller
+        must read the log now rather than at its next poll.
+        """
         deadline = time.monotonic() + timeout
         with self._listener_lock:
             try:
                 if self._listener is None:
                     self._listener = psycopg.connect(self.url, autocommit=True, connect_timeout=max(1, int(self._timeout)))
                     self._listener.execute(f"LISTEN {CHANGES_CHANNEL}")
+                    return True
                 for _ in self._listener.notifies(timeout=timeout, stop_after=1):
                     return True
                 return False

@@ -126,8 +126,17 @@ def _v1(cur: Any) -> None:
     )
 
 
+def _v2(cur: Any) -> None:
+    """Quarantine match counts per replica and bucket (MatchCountRows), which every replica's monitor sums."""
+    cur.execute(
+        "CREATE TABLE IF NOT EXISTS match_counts (replica TEXT NOT NULL, ref_id TEXT NOT NULL, bucket BIGINT NOT NULL,"
+        " n BIGINT NOT NULL, PRIMARY KEY (replica, ref_id, bucket))"
+    )
+    cur.execute("CREATE INDEX IF NOT EXISTS match_counts_bucket ON match_counts(bucket)")
+
+
 #: (version, migration), in order. Append; never edit a released one.
-MIGRATIONS: tuple[tuple[int, Callable[[Any], None]], ...] = ((1, _v1),)
+MIGRATIONS: tuple[tuple[int, Callable[[Any], None]], ...] = ((1, _v1), (2, _v2))
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 

@@ -12,6 +12,7 @@ from service.core.store.sql.audit import SqlAudit
 from service.core.store.sql.banks import SqlBanks
 from service.core.store.sql.db import Database
 from service.core.store.sql.feedback import SqlFeedback
+from service.core.store.sql.match_counts import SqlMatchCounts
 from service.core.store.sql.match_log import SqlMatchLog
 from service.core.store.sql.references import SqlReferences
 from service.core.store.sql.vectors import SqlVectors
@@ -26,6 +27,7 @@ class SqlStore(ReferenceStore):
         self.audit = SqlAudit(db)
         self.feedback = SqlFeedback(db)
         self.match_log = SqlMatchLog(db)
+        self.match_counts = SqlMatchCounts(db)
 
     def generation(self) -> int:
         return self._db.counter("generation")

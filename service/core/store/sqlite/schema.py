@@ -162,8 +162,17 @@ def _v4(cur: sqlite3.Cursor) -> None:
     cur.execute("INSERT OR IGNORE INTO meta VALUES ('bank_version', '0')")
 
 
+def _v5(cur: sqlite3.Cursor) -> None:
+    """Quarantine match counts per replica and bucket (MatchCountRows); one process on SQLite still keeps them the same way."""
+    cur.execute(
+        "CREATE TABLE IF NOT EXISTS match_counts (replica TEXT NOT NULL, ref_id TEXT NOT NULL, bucket INTEGER NOT NULL,"
+        " n INTEGER NOT NULL, PRIMARY KEY (replica, ref_id, bucket))"
+    )
+    cur.execute("CREATE INDEX IF NOT EXISTS match_counts_bucket ON match_counts(bucket)")
+
+
 #: (version, migration), in order. Append; never edit a released one.
-MIGRATIONS: tuple[tuple[int, Callable[[sqlite3.Cursor], None]], ...] = ((1, _v1), (2, _v2), (3, _v3), (4, _v4))
+MIGRATIONS: tuple[tuple[int, Callable[[sqlite3.Cursor], None]], ...] = ((1, _v1), (2, _v2), (3, _v3), (4, _v4), (5, _v5))
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 
