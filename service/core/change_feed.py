@@ -88,20 +88,10 @@ class ChangeFollower:
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        #: Changes applied from the log (this replica's own writes are counted too, as no-ops are not).
-        self.applied = 0
-
-    @property
-    def cursor(self) -> int:
-        return self._cursor
 
     def lag_seconds(self) -> float:
         """Seconds since this replica was last caught up with the change log."""
         return max(0.0, time.monotonic() - self._caught_up_at)
-
-    @property
-    def serving(self) -> bool:
-        return self._serving
 
     def add_listener(self, listener: Listener) -> None:
         """Call ``listener(serving)`` now and on every change of state."""
@@ -164,7 +154,6 @@ class ChangeFollower:
         if changed and self._sizer is not None:
             log.info("%s", self._sizer.reset(self._store.references.counts_by_lang()).describe())
         self._caught_up_at = time.monotonic()
-        self.applied += changed
         self.exchange_counts()
         return changed
 

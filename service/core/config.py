@@ -186,10 +186,6 @@ class StoreConfig:
         if self.max_lag_seconds <= self.poll_seconds:
             raise ConfigError("store.max_lag_seconds must be longer than store.poll_seconds, or a quiet replica would flap")
 
-    @property
-    def shared(self) -> bool:
-        return bool(self.url)
-
 
 @dataclass(frozen=True)
 class CompactionConfig:

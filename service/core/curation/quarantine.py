@@ -110,6 +110,9 @@ class QuarantineMonitor:
         self._in_flight = _Counts()  # being written to the store now
         self._shared = _Counts()  # everyone's, as the store had it at the last exchange
         self._pruned_at = -1
+        # The oldest bucket the shared store was last pruned to: pruning takes the store's write
+        # lock, so it runs when that bucket moves on, not at every exchange of every replica.
+        self._store_pruned_to: int | None = None
         self._first_bucket: int | None = None
 
     def _bucket(self, now: float) -> int:
@@ -168,7 +171,9 @@ class QuarantineMonitor:
         shared = _Counts.of(rows.totals(since_bucket=self._oldest(bucket), excluding=""))
         with self._lock:
             self._shared, self._in_flight = shared, _Counts()
-        rows.prune(before_bucket=self._oldest(bucket))
+        if self._store_pruned_to != self._oldest(bucket):
+            rows.prune(before_bucket=self._oldest(bucket))
+            self._store_pruned_to = self._oldest(bucket)
 
     def _crossed(self, rate: MatchRate) -> bool:
         cfg = self.config

@@ -393,15 +393,14 @@ class LiveIndex:
             return None
         return self._rows[vids].copy()
 
-    def _adopt_rows(self, artifact: Artifact) -> bool:
+    def _adopt_rows(self, artifact: Artifact) -> None:
         """Take a snapshot's rows as this index's own, if they were computed from the same background."""
         rows = artifact.rows
         if rows is None or self._row_fn is None or not self._rows_key or artifact.manifest.build.get("rows_key") != self._rows_key:
-            return False
+            return
         if len(artifact.vids):
             with self._lock.write():
                 self._set_rows(artifact.vids, rows)
-        return True
 
     def _ensure_rows(self, vids: Ids) -> None:
         """Compute the rows of stored vids that have none yet (rows are kept across swaps)."""

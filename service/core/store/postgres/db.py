@@ -99,11 +99,9 @@ class PostgresDatabase(Database):
         self._listener_lock = threading.Lock()
         try:
             self._pool.open(wait=True, timeout=connect_timeout)
-            with self._connection() as conn, conn.transaction():
-                # Raw psycopg (%s) here: the migrations are Postgres's own SQL. The lock makes replicas starting together migrate once.
-                raw = conn.cursor()
-                raw.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
-                migrate(raw)
+            # Under the write lock, so replicas starting together migrate once.
+            with self.tx() as cur:
+                migrate(cur)
         except PoolTimeout as exc:
             self._pool.close()
             raise StoreUnavailable(f"cannot reach the Postgres store within {connect_timeout:g} s ({redact(url)})") from exc

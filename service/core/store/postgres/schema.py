@@ -15,10 +15,11 @@ because this backend was first released with it; later versions append to
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from typing import Callable
 
 from service.core.domain import DEFAULT_BANK
 from service.core.errors import ConfigError
+from service.core.store.sql.db import Cursor
 
 #: The channel every replica listens on.
 CHANGES_CHANNEL = "nigran_changes"
@@ -113,20 +114,20 @@ CREATE OR REPLACE TRIGGER banks_notify AFTER INSERT OR UPDATE OR DELETE ON banks
 """
 
 
-def _v1(cur: Any) -> None:
+def _v1(cur: Cursor) -> None:
     for statement in _V1.split(";\n"):
         if statement.strip():
             cur.execute(statement)
     for key in ("generation", "change_seq", "bank_version"):
-        cur.execute("INSERT INTO meta VALUES (%s, '0') ON CONFLICT (key) DO NOTHING", (key,))
+        cur.execute("INSERT INTO meta VALUES (?, '0') ON CONFLICT (key) DO NOTHING", (key,))
     now = time.time()
     cur.execute(
-        "INSERT INTO banks(name, description, created_at, updated_at) VALUES (%s, %s, %s, %s) ON CONFLICT (name) DO NOTHING",
+        "INSERT INTO banks(name, description, created_at, updated_at) VALUES (?, ?, ?, ?) ON CONFLICT (name) DO NOTHING",
         (DEFAULT_BANK, "Default bank", now, now),
     )
 
 
-def _v2(cur: Any) -> None:
+def _v2(cur: Cursor) -> None:
     """Quarantine match counts per replica and bucket (MatchCountRows), which every replica's monitor sums."""
     cur.execute(
         "CREATE TABLE IF NOT EXISTS match_counts (replica TEXT NOT NULL, ref_id TEXT NOT NULL, bucket BIGINT NOT NULL,"
@@ -136,11 +137,11 @@ def _v2(cur: Any) -> None:
 
 
 #: (version, migration), in order. Append; never edit a released one.
-MIGRATIONS: tuple[tuple[int, Callable[[Any], None]], ...] = ((1, _v1), (2, _v2))
+MIGRATIONS: tuple[tuple[int, Callable[[Cursor], None]], ...] = ((1, _v1), (2, _v2))
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 
-def migrate(cur: Any) -> None:
+def migrate(cur: Cursor) -> None:
     """Apply what is missing; the caller holds the write lock, so replicas starting together migrate once."""
     cur.execute("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
     row = cur.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
@@ -151,5 +152,5 @@ def migrate(cur: Any) -> None:
         if version > applied:
             step(cur)
     cur.execute(
-        "INSERT INTO meta VALUES ('schema_version', %s) ON CONFLICT (key) DO UPDATE SET value = excluded.value", (str(SCHEMA_VERSION),)
+        "INSERT INTO meta VALUES ('schema_version', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", (str(SCHEMA_VERSION),)
     )
