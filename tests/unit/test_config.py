@@ -90,10 +90,15 @@ def test_encoder_sizes_must_be_whole_numbers_the_model_can_take(name: str, value
 
 
 def test_each_backend_has_its_own_calibration_directory(tmp_path: Path) -> None:
-    torch = NigranConfig(calibration_dir=tmp_path)
-    onnx = NigranConfig(calibration_dir=tmp_path, model=ModelConfig(backend="onnx-int8"))
+    base = ModelConfig(adapter="none")
+    torch = NigranConfig(calibration_dir=tmp_path, model=base)
+    onnx = NigranConfig(calibration_dir=tmp_path, model=ModelConfig(backend="onnx-int8", adapter="none"))
     assert torch.model_calibration_dir == tmp_path
     assert onnx.model_calibration_dir == tmp_path / "onnx-int8"
     assert NigranConfig(calibration_dir=None, model=ModelConfig(backend="onnx-int8")).model_calibration_dir is None
-    # The shipped directory holds both: torch's at the top, int8's beside it.
-    assert NigranConfig(model=ModelConfig(backend="onnx-int8")).model_calibration_dir == DEFAULT_CALIBRATION_DIR / "onnx-int8"
+    # The shipped directory holds both: torch's at the top, int8's beside it,
+    # and an adapted model's the same way under adapter-NAME.
+    assert NigranConfig(model=ModelConfig(backend="onnx-int8", adapter="none")).model_calibration_dir == DEFAULT_CALIBRATION_DIR / "onnx-int8"
+    assert NigranConfig(model=ModelConfig(backend="onnx-int8", adapter="tico19")).model_calibration_dir == (
+        DEFAULT_CALIBRATION_DIR / "adapter-tico19" / "onnx-int8"
+    )

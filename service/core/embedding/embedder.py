@@ -81,7 +81,7 @@ class SentenceTransformerEmbedder(Embedder):
         if dim is None:
             raise ModelError(f"model {config.name!r} does not declare its embedding dimension")
         self.dim = int(dim)
-        self.model_id = f"{config.name}@{model_checksum(model_dir)}"
+        self.model_id = model_id_for(config, model_dir)
         # torch runs one forward pass at a time well on few cores; serialising
         # calls keeps gRPC worker threads from oversubscribing them.
         self._lock = threading.Lock()
@@ -122,7 +122,7 @@ def resolve_model_dir(config: ModelConfig, cache_root: Path) -> Path:
     if config.name == BUNDLED_MODEL:
         from service.core.embedding.bundled.provision import provision_bundled_model
 
-        return provision_bundled_model(cache_root)
+        return provision_bundled_model(cache_root, adapter=config.adapter_dir)
     path = Path(config.name).expanduser()
     if path.exists():
         return path
@@ -130,6 +130,13 @@ def resolve_model_dir(config: ModelConfig, cache_root: Path) -> Path:
     # HF_HUB_OFFLINE is set by default (service/__init__.py), so on an offline
     # machine this fails fast with the library's own message.
     return Path(config.name)
+
+
+def model_id_for(config: ModelConfig, model_dir: Path) -> str:
+    """Names the vectors a model makes: calibrations and stored vectors are refused under another id."""
+    name = config.adapter_name
+    adapted = "" if name is None else f"+adapter.{Path(name).name}"
+    return f"{config.name}{adapted}@{model_checksum(model_dir)}"
 
 
 def model_checksum(model_dir: Path) -> str:

@@ -22,7 +22,7 @@ from numpy.typing import NDArray
 from service.core.cancellation import StopCheck, never
 from service.core.config import ModelConfig
 from service.core.embedding.bundled.onnx_export import INPUTS, ONNX_FILE, OUTPUT, TOKENIZER_FILE, provision_onnx_int8, recipe_digest
-from service.core.embedding.embedder import Embedder, Vectors, model_checksum, resolve_model_dir, text_prefix_for
+from service.core.embedding.embedder import Embedder, Vectors, model_id_for, resolve_model_dir, text_prefix_for
 from service.core.embedding.length_batches import embed_by_length
 from service.core.errors import ModelError
 
@@ -35,7 +35,7 @@ class OnnxEmbedder(Embedder):
         from tokenizers import Tokenizer
 
         model_dir = resolve_model_dir(config, cache_root)
-        onnx_dir = provision_onnx_int8(cache_root)
+        onnx_dir = provision_onnx_int8(cache_root, adapter=config.adapter_dir)
         model_config = _read_json(model_dir / "config.json")
         try:
             tokenizer = Tokenizer.from_file(str(onnx_dir / TOKENIZER_FILE))
@@ -60,7 +60,7 @@ class OnnxEmbedder(Embedder):
         # XLM-R derives position ids from input_ids, so padding must be the real pad id.
         self._pad_id = int(model_config.get("pad_token_id", 1))
         self.dim = int(model_config["hidden_size"])
-        self.model_id = f"{config.name}@{model_checksum(model_dir)}+onnx-int8.{recipe_digest()[:8]}"
+        self.model_id = f"{model_id_for(config, model_dir)}+onnx-int8.{recipe_digest()[:8]}"
         # One forward pass at a time uses the cores best; concurrent runs would oversubscribe them.
         self._lock = threading.Lock()
 

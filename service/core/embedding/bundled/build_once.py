@@ -63,16 +63,27 @@ def build_once(target: Path, is_ready: Callable[[], bool], write: Callable[[Path
     return target
 
 
-def command(description: str, build: Callable[[Path, bool], Path], argv: list[str] | None = None) -> None:
-    """``python -m MODULE [DATA_DIR] [--force]``: a build ahead of time (``make model``)."""
+def command(description: str, build: Callable[[Path, bool, Path | None], Path], argv: list[str] | None = None) -> None:
+    """``python -m MODULE [DATA_DIR] [--force] [--adapter NAME]``: a build ahead of time (``make model``)."""
     import argparse
+
+    from service.core.config import ModelConfig
+    from service.core.errors import ConfigError
 
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("cache_root", type=Path, nargs="?", default=Path("var"))
     parser.add_argument("--force", action="store_true", help="rebuild even if present")
+    parser.add_argument(
+        "--adapter", default="none",
+        help='"default" (the shipped adapter), a name under service/adapters/ or a directory: the model with it merged; "none": the base model',
+    )
     args = parser.parse_args(argv)
+    try:
+        adapter = ModelConfig(adapter=args.adapter).adapter_dir
+    except ConfigError as exc:
+        parser.error(str(exc))
     started = time.perf_counter()
-    path = build(args.cache_root, args.force)
+    path = build(args.cache_root, args.force, adapter)
     print(f"ready at {path} ({time.perf_counter() - started:.1f}s)")
 
 

@@ -55,13 +55,13 @@ def recipe_digest() -> str:
     return hashlib.sha256(json.dumps(RECIPE, sort_keys=True).encode("utf-8")).hexdigest()
 
 
-def provision_onnx_int8(cache_root: Path, *, force: bool = False) -> Path:
+def provision_onnx_int8(cache_root: Path, *, force: bool = False, adapter: Path | None = None) -> Path:
     """Return a ready directory holding ``model.int8.onnx`` and ``tokenizer.json``; builds it on first use.
 
     It sits beside the sentence-transformers directory it is made from
     (``cache_root/models/<that name>-onnx-int8``), which is provisioned first.
     """
-    model_dir = provision_bundled_model(cache_root)
+    model_dir = provision_bundled_model(cache_root, adapter=adapter)
     source = _source_of(model_dir)
     target = model_dir.with_name(f"{model_dir.name}-onnx-int8")
     return build_once(target, lambda: _is_ready(target, source), lambda staged: _write(model_dir, source, staged), force=force)
@@ -72,7 +72,10 @@ def _source_of(model_dir: Path) -> dict[str, Any]:
     source = meta.get("source") if meta is not None else None
     if not isinstance(source, dict) or not isinstance(source.get("sha256"), str):
         raise ModelProvisionError(f"{model_dir} has no provenance of its source weights; rebuild it with `make model`")
-    return {"model_dir": model_dir.name, "sha256": source["sha256"]}
+    adapter = meta.get("adapter") if meta is not None else None
+    found = {"model_dir": model_dir.name, "sha256": source["sha256"]}
+    # An adapted model's weights differ from the base's with the same source.
+    return found if not isinstance(adapter, dict) else {**found, "adapter_sha256": adapter.get("sha256")}
 
 
 def _is_ready(target: Path, source: dict[str, Any]) -> bool:
@@ -164,7 +167,7 @@ def _quantise(fp32: Path, int8: Path) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     """``python -m service.core.embedding.bundled.onnx_export DATA_DIR``: build the int8 ONNX model ahead of time."""
-    command("Export the bundled model to ONNX and quantise it to int8, once.", lambda root, force: provision_onnx_int8(root, force=force), argv)
+    command("Export the bundled model to ONNX and quantise it to int8, once.", lambda root, force, adapter: provision_onnx_int8(root, force=force, adapter=adapter), argv)
 
 
 if __name__ == "__main__":

