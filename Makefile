@@ -72,7 +72,7 @@ calibrate: model
 	$(BIN)/python -m evaluation calibrate $(CALIBRATE_ARGS)
 
 # Trains the small LoRA adapter (evaluation/adapt.py) on TICO-19's calibration split only,
-# about 20 minutes on 2 cores, into service/adapters/tico19/; re-run `make calibrate` with
+# about 15 minutes on 2 cores, into service/adapters/tico19/; re-run `make calibrate` with
 # CALIBRATE_ARGS="--adapter tico19" afterwards. `python -m evaluation adapt-report` compares it with the base model.
 adapt: model
 	$(BIN)/python -m evaluation adapt $(ADAPT_ARGS)

@@ -54,6 +54,11 @@ def model_for(args: argparse.Namespace) -> ModelConfig:
     return ModelConfig(backend=args.backend, adapter=args.adapter)
 
 
+def parts_for(args: argparse.Namespace) -> tuple[list[str], dict[str, list[Triple]]]:
+    """The parts for the model the arguments name (an adapted one's calibration without its training lines)."""
+    return load_parts(args.data_dir, model_for(args).adapter_name is not None)
+
+
 def config_for(args: argparse.Namespace, calibration_dir: Path) -> NigranConfig:
     """The service's configuration for the chosen backend, with calibrations under ``calibration_dir``."""
     return NigranConfig(calibration_dir=calibration_dir, model=model_for(args))
@@ -83,7 +88,7 @@ def build_background(triples: list[Triple], embedder: CountingEmbedder, per_lang
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     started = time.perf_counter()
-    corpora, parts = load_parts(args.data_dir, model_for(args).adapter_name is not None)
+    corpora, parts = parts_for(args)
     embedder = embedder_for(args)
     model_id = embedder.inner.model_id
     out = config_for(args, args.out).model_calibration_dir
@@ -118,7 +123,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
 def cmd_eval(args: argparse.Namespace) -> int:
     started = time.perf_counter()
-    corpora, parts = load_parts(args.data_dir, model_for(args).adapter_name is not None)
+    corpora, parts = parts_for(args)
     embedder = embedder_for(args)
     model_id = embedder.inner.model_id
     config = config_for(args, args.calibration_dir)
@@ -203,7 +208,7 @@ def size_json(run: SizeResult) -> dict[str, object]:
 def cmd_min_content(args: argparse.Namespace) -> int:
     from evaluation.min_content import measure
 
-    _, parts = load_parts(args.data_dir, model_for(args).adapter_name is not None)
+    _, parts = parts_for(args)
     embedder = embedder_for(args)
     calibration = load_calibration(config_for(args, args.calibration_dir), embedder.inner.model_id)
     table = measure(parts["calibration"], embedder, calibration, SEED)

@@ -3,7 +3,7 @@
 Pashto is where multilingual-e5-small is weakest (README, Evaluation), so
 issue 9 asks whether a little aligned data helps. The adapter is trained
 offline, on CPU, with a contrastive loss over aligned sentences; its weights
-(about 1 MB) are committed under ``service/calibration/adapters/`` and merged
+(about 1.3 MB) are committed under ``service/adapters/`` and merged
 into the model when it is provisioned (``embedding/bundled/adapter.py``).
 
 Honest data use:
@@ -14,8 +14,8 @@ Honest data use:
   about half of them) trains it; the report part never does;
 * the calibration of an adapted model leaves the adapt fold out
   (``calibration_triples``), so its thresholds are picked on sentences the
-  adapter has never seen, and ``measure`` compares base and adapted on the
-  calibration sentences outside the fold.
+  adapter has never seen, and ``adapt-report`` (``retrieval_rows``) compares
+  base and adapted on the calibration sentences outside the fold.
 
 Batches are whole segments (consecutive lines of one document), so the
 in-batch negatives are same-topic sentences: the hard negatives that make
@@ -205,7 +205,8 @@ def train_adapter(model_dir: Path, triples: Sequence[Triple], settings: AdaptSet
 
 
 def embed_triples(model_dir: Path, triples: Sequence[Triple], batch_size: int = 32) -> dict[str, np.ndarray]:
-    """Each language's sentences of ``triples``, embedded as the service does (``query: ``, unit length)."""
+    """Each language's sentences of ``triples``, embedded as in training (``query: ``, training's
+    max_seq_length, raw text, unit length); not through the service's Embedder."""
     from sentence_transformers import SentenceTransformer
 
     model = SentenceTransformer(str(model_dir), device="cpu")
@@ -256,7 +257,7 @@ def retrieval_rows(emb: dict[str, np.ndarray], subsets: dict[str, np.ndarray]) -
             raw = emb[x] @ emb[y].T
             for scorer, scores in (("cosine", raw), (f"csls k={CSLS_K}", csls(raw))):
                 for subset, mask in subsets.items():
-                    # The bank is every held-out line; only the posts are restricted.
+                    # Posts and bank are the subset's lines; CSLS's neighbourhoods were taken over all of them.
                     sub = scores[mask][:, mask] if subset != "all" else scores
                     first, recall = _recall_at_fp(sub, TARGET_FP)
                     rows.append({"direction": f"{x}>{y}", "scorer": scorer, "subset": subset, "first": first, "recall_at_1pct": recall})
@@ -279,6 +280,6 @@ def markdown_adapt(rows: dict[str, list[dict[str, Any]]], sizes: dict[str, int])
                 cells.append(f"{r['first']:.3f} / {r['recall_at_1pct']:.3f}")
         lines.append(f"| {direction} | {scorer} | " + " | ".join(cells) + " |")
     return (
-        "Cells: right reference first / recall at 1% FP per post (threshold per direction, "
-        "every held-out line in the reference language as the bank).\n\n" + "\n".join(lines) + "\n"
+        "Cells: right reference first / recall at 1% FP per post (threshold per direction; "
+        "the bank is the column's held-out lines in the reference language).\n\n" + "\n".join(lines) + "\n"
     )

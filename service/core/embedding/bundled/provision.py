@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import importlib.metadata
 import importlib.util
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -208,13 +209,7 @@ def _provision_adapted(base: Path, adapter: Path, *, force: bool) -> Path:
         )
 
     def write(staged: Path) -> None:
-        for path in base.rglob("*"):
-            relative = path.relative_to(base)
-            if path.is_dir():
-                (staged / relative).mkdir(parents=True, exist_ok=True)
-            elif relative.as_posix() not in ("model.safetensors", _PROVENANCE_FILE):
-                (staged / relative).parent.mkdir(parents=True, exist_ok=True)
-                (staged / relative).write_bytes(path.read_bytes())
+        shutil.copytree(base, staged, dirs_exist_ok=True, ignore=shutil.ignore_patterns("model.safetensors", _PROVENANCE_FILE))
         merged = merge_adapter(load_file(str(base / "model.safetensors")), adapter)
         save_file(merged, str(staged / "model.safetensors"), metadata={"format": "pt"})
         # The weights are named by what they are made from, not by a hash of
