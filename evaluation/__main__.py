@@ -144,7 +144,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
     calibration = dataclasses.replace(calibration, background=background)
     baselines = calibrate_baselines(scored["calibration"])
     report_set = testsets["report"]
-    pool = distractors(report_set, parts["report"], parts["background"], SEED)
+    pool, quoted = distractors(report_set, parts["report"], parts["background"], SEED)
+    print(f"{len(pool)} distractor references; {quoted} lines left out as quoting a test-set line", file=sys.stderr)
     sizes = sizes_for(len(report_set.references), len(pool), FULL_SIZES if args.full else SAMPLE_SIZES, everything=args.full)
     runs, scored_by_size = evaluate_sizes(report_set, pool, sizes, embedder, calibration, baselines)
     base = runs[0]
@@ -164,6 +165,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             "report": {"queries": len(report_set.queries), "references": len(report_set.references)},
         },
         "bank_sizes": [run.size for run in runs],
+        "distractor_lines_quoting_test_lines": quoted,
         "embeddings": embedder.count,
         "embed_seconds": round(embedder.seconds, 1),
         "seconds": round(elapsed, 1),
@@ -240,12 +242,9 @@ def cmd_adapt_report(args: argparse.Namespace) -> int:
     subsets = {"all": np.ones(len(held_out), dtype=bool), **{c: corpora == c for c in sorted(set(corpora))}}
     adapted = ModelConfig(adapter=DEFAULT_ADAPTER if args.adapter in ("default", "none") else args.adapter)
     rows = {}
-    for name, model_dir in (
-        ("base", resolve_model_dir(ModelConfig(adapter="none"), args.model_cache)),
-        (f"adapter {adapted.adapter}", resolve_model_dir(adapted, args.model_cache)),
-    ):
+    for name, model in (("base", ModelConfig(adapter="none")), (f"adapter {adapted.adapter}", adapted)):
         started = time.perf_counter()
-        rows[name] = retrieval_rows(embed_triples(model_dir, held_out), subsets)
+        rows[name] = retrieval_rows(embed_triples(model_embedder(model, args.model_cache), held_out), subsets)
         print(f"{name}: {3 * len(held_out)} embeddings in {time.perf_counter() - started:.0f}s", file=sys.stderr)
     table = markdown_adapt(rows, {k: int(v.sum()) for k, v in subsets.items()})
     print(table)

@@ -37,6 +37,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from evaluation.corpus import LANGS, Triple
+from service.core import Embedder, prepare_text
 
 log = logging.getLogger("evaluation.adapt")
 
@@ -204,20 +205,10 @@ def train_adapter(model_dir: Path, triples: Sequence[Triple], settings: AdaptSet
     return meta
 
 
-def embed_triples(model_dir: Path, triples: Sequence[Triple], batch_size: int = 32) -> dict[str, np.ndarray]:
-    """Each language's sentences of ``triples``, embedded as in training (``query: ``, training's
-    max_seq_length, raw text, unit length); not through the service's Embedder."""
-    from sentence_transformers import SentenceTransformer
-
-    model = SentenceTransformer(str(model_dir), device="cpu")
-    model.max_seq_length = AdaptSettings().max_seq_length
-    return {
-        lang: np.asarray(
-            model.encode([f"query: {t.texts[lang]}" for t in triples], batch_size=batch_size, normalize_embeddings=True, show_progress_bar=False),
-            dtype=np.float32,
-        )
-        for lang in LANGS
-    }
+def embed_triples(embedder: Embedder, triples: Sequence[Triple]) -> dict[str, np.ndarray]:
+    """Each language's sentences of ``triples`` as the service embeds a post: cleaned by
+    ``prepare_text``, through the service's Embedder (its prefix and max_seq_length)."""
+    return {lang: np.asarray(embedder.embed([prepare_text(t.texts[lang]).cleaned for t in triples]), dtype=np.float32) for lang in LANGS}
 
 
 CSLS_K = 8

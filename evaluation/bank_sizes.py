@@ -32,7 +32,7 @@ from evaluation.corpus import LANGS, Triple
 from evaluation.report import RowResult, Status, evaluate, target_status
 from evaluation.rows import ROWS
 from evaluation.scoring import CountingEmbedder, ScoredSet, score_testset
-from evaluation.testset import Reference, TestSet
+from evaluation.testset import Reference, TestSet, quoted_runs, quotes
 from service.core import BankPolicy, Calibration, Thresholds, Verdict, canonical_form, pick_for_bank
 
 #: Bank sizes: `make eval` (a sample) and `make eval EVAL_ARGS=--full` (every size the split allows).
@@ -51,20 +51,33 @@ class SizeResult:
     retrieved: dict[str, float]
 
 
-def distractors(testset: TestSet, report: Sequence[Triple], background: Sequence[Triple], seed: int) -> list[Reference]:
-    """Every sentence of the lines the test set does not use, report part first, in a fixed shuffled order."""
+def distractors(testset: TestSet, report: Sequence[Triple], background: Sequence[Triple], seed: int) -> tuple[list[Reference], int]:
+    """Every sentence of the lines the test set does not use, report part first, in a fixed shuffled order.
+
+    A line quoting a line the test set uses (``testset.quotes``) is a real
+    match, not a distractor: it is left out, and the second value counts them.
+    """
     used = {q.id.split("/", 1)[0].rsplit(":", 1)[0] for q in testset.queries} | {r.id.rsplit(":", 1)[0] for r in testset.references}
     taken = {canonical_form(r.text) for r in testset.references} | {canonical_form(q.text) for q in testset.queries}
+    quoted: set[tuple[str, ...]] = set()
+    for part in (report, background):
+        for t in part:
+            if f"{t.corpus}:{t.line}" in used:
+                quoted |= quoted_runs(t.texts["en"])
     out: list[Reference] = []
+    skipped = 0
     for part in (report, background):
         lines = [t for t in part if f"{t.corpus}:{t.line}" not in used]
         random.Random(f"{seed}:distractors:{len(out)}").shuffle(lines)
         for t in lines:
+            if quotes(t, quoted):
+                skipped += 1
+                continue
             for lang in LANGS:
                 # A line repeating a post's text would be a real match, not a distractor.
                 if canonical_form(t.texts[lang]) not in taken:
                     out.append(Reference(id=f"{t.corpus}:{t.line}:{lang}/distractor", lang=lang, text=t.texts[lang]))
-    return out
+    return out, skipped
 
 
 def sizes_for(base: int, available: int, wanted: Sequence[int], *, everything: bool) -> list[int]:

@@ -14,13 +14,15 @@ from tests.support.factories import MODEL_CACHE
 pytestmark = pytest.mark.slow
 
 PLACES = [("Lahore", "لاہور", "لاهور"), ("Peshawar", "پشاور", "پېښور"), ("Quetta", "کوئٹہ", "کوټه"), ("Kabul", "کابل", "کابل")]
+# Five words at most: with the place, no two lines share six words in a row, so none is taken
+# for a copy of another (evaluation/testset.py, quotes) and every unused line is a distractor.
 EVENTS = [
-    ("the main market reopened after the holiday", "عید کے بعد مرکزی بازار دوبارہ کھل گیا", "د اختر وروسته لوی بازار بیا پرانیستل شو"),
-    ("a flood warning was issued for the river villages", "دریا کے دیہات کے لیے سیلاب کی وارننگ جاری کی گئی", "د سیند د کلیو لپاره د سیلاب خبرتیا ورکړل شوه"),
-    ("the girls school closed for two weeks", "لڑکیوں کا اسکول دو ہفتوں کے لیے بند ہو گیا", "د نجونو ښوونځی دوه اونۍ وتړل شو"),
-    ("a bus fell into a ravine and ten people were hurt", "ایک بس کھائی میں گر گئی اور دس افراد زخمی ہوئے", "یو بس کندې ته ولوېد او لس کسان ټپيان شول"),
-    ("the power was cut for the whole night", "پوری رات بجلی بند رہی", "ټوله شپه برېښنا پرې وه"),
-    ("doctors started a new vaccine campaign", "ڈاکٹروں نے ویکسین کی نئی مہم شروع کی", "ډاکټرانو د واکسین نوې کمپاین پیل کړ"),
+    ("the main market reopened", "مرکزی بازار دوبارہ کھل گیا", "لوی بازار بیا پرانیستل شو"),
+    ("a flood warning was issued", "سیلاب کی وارننگ جاری کی گئی", "د سیلاب خبرتیا ورکړل شوه"),
+    ("the girls school closed", "لڑکیوں کا اسکول بند ہو گیا", "د نجونو ښوونځی وتړل شو"),
+    ("ten people were hurt", "دس افراد زخمی ہوئے", "لس کسان ټپيان شول"),
+    ("the power was cut", "بجلی بند رہی", "برېښنا پرې وه"),
+    ("doctors started a vaccine campaign", "ڈاکٹروں نے ویکسین کی مہم شروع کی", "ډاکټرانو د واکسین کمپاین پیل کړ"),
 ]
 
 

@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from service.core import (
-    Background, Match, NewReference, NigranConfig, PostResult, PreparedText, ReferenceItem, ReferenceState, ServerConfig, Signal, Verdict
+    Background, Match, ModelConfig, NewReference, NigranConfig, PostResult, PreparedText, ReferenceItem, ReferenceState, ServerConfig, Signal, Verdict
 )
+from service.core.config import calibration_dir_for
 from service.core.store.base import StoredReference
 
 REPO = Path(__file__).resolve().parent.parent.parent
@@ -67,8 +68,11 @@ def results(n_posts: int, matching: dict[str, int]) -> list[PostResult]:
     return out
 
 
-def write_calibration(directory: Path, model_id: str) -> None:
-    """A small calibration (background + thresholds.json) made "with" ``model_id``."""
+def write_calibration(root: Path, model_id: str, backend: str = "torch") -> Path:
+    """A small calibration (background + thresholds.json) made "with" ``model_id``, where the
+    default model on ``backend`` looks for it under the calibration directory ``root``."""
+    directory = calibration_dir_for(root, backend, ModelConfig().adapter_name)
+    directory.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
     vectors = rng.normal(size=(60, 8)).astype(np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
@@ -83,3 +87,4 @@ def write_calibration(directory: Path, model_id: str) -> None:
         ),
         encoding="utf-8",
     )
+    return directory

@@ -120,8 +120,7 @@ def test_the_sizer_re_picks_as_items_come_and_go() -> None:
 
 
 def test_curves_round_trip_through_a_calibration_file(tmp_path: Path) -> None:
-    write_calibration(tmp_path, "m")
-    path = tmp_path / "thresholds.json"
+    path = write_calibration(tmp_path, "m") / "thresholds.json"
     data = json.loads(path.read_text(encoding="utf-8"))
     data["bank_curves"] = CURVES.to_json()
     path.write_text(json.dumps(data), encoding="utf-8")

@@ -33,9 +33,9 @@ def test_other_model_falls_back_to_raw_cosine_with_a_warning(tmp_path: Path, cap
 
 
 def test_thresholds_made_with_another_model_are_not_used_with_this_background(tmp_path: Path) -> None:
-    write_calibration(tmp_path, "model-a")
-    data = json.loads((tmp_path / "thresholds.json").read_text(encoding="utf-8"))
-    (tmp_path / "thresholds.json").write_text(json.dumps({**data, "model_id": "model-b"}), encoding="utf-8")
+    path = write_calibration(tmp_path, "model-a") / "thresholds.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    path.write_text(json.dumps({**data, "model_id": "model-b"}), encoding="utf-8")
     calibration = load_calibration(NigranConfig(calibration_dir=tmp_path), "model-a")
     assert calibration.background is None and calibration.thresholds == Thresholds()
 
@@ -69,8 +69,7 @@ def test_per_pair_thresholds_load_from_toml_and_bad_keys_are_refused(tmp_path: P
 
 def test_each_backend_loads_the_calibration_in_its_own_directory(tmp_path: Path) -> None:
     write_calibration(tmp_path, "model-a")
-    (tmp_path / "onnx-int8").mkdir()
-    write_calibration(tmp_path / "onnx-int8", "model-a+onnx-int8")
+    write_calibration(tmp_path, "model-a+onnx-int8", backend="onnx-int8")
     onnx = NigranConfig(calibration_dir=tmp_path, model=ModelConfig(backend="onnx-int8"))
     assert load_calibration(onnx, "model-a+onnx-int8").background is not None
     # Never the other backend's, even where its model id would be accepted.
