@@ -35,7 +35,7 @@ BACKENDS = ("torch", "onnx-int8")
 ADAPTERS_DIR = Path(__file__).resolve().parent.parent / "adapters"
 ADAPTER_META_FILE = "adapter.json"
 # What model.adapter = "default" means for the bundled model; other models get none by default.
-# The shipped adapter: it raises every translation row at every bank size (README, "A stronger
+# The shipped adapter: it raises the translation rows at nearly every bank size (README, "A stronger
 # Pashto signal"); model.adapter = "none" selects the base model.
 BUNDLED_ADAPTER: str | None = "tico19"
 
