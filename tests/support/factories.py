@@ -11,7 +11,6 @@ import numpy as np
 from service.core import (
     Background, Match, ModelConfig, NewReference, NigranConfig, PostResult, PreparedText, ReferenceItem, ReferenceState, ServerConfig, Signal, Verdict
 )
-from service.core.config import calibration_dir_for
 from service.core.store.base import StoredReference
 
 REPO = Path(__file__).resolve().parent.parent.parent
@@ -71,7 +70,8 @@ def results(n_posts: int, matching: dict[str, int]) -> list[PostResult]:
 def write_calibration(root: Path, model_id: str, backend: str = "torch") -> Path:
     """A small calibration (background + thresholds.json) made "with" ``model_id``, where the
     default model on ``backend`` looks for it under the calibration directory ``root``."""
-    directory = calibration_dir_for(root, backend, ModelConfig().adapter_name)
+    directory = NigranConfig(calibration_dir=root, model=ModelConfig(backend=backend)).model_calibration_dir
+    assert directory is not None
     directory.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
     vectors = rng.normal(size=(60, 8)).astype(np.float32)
